@@ -135,12 +135,14 @@ static void client_closed(struct qs_endpoint *ep, struct qs_conn *c, int err)
 	uv_timer_start(&cl->retry, retry_cb, backoff_ms(cl), 0);
 }
 
+static void client_poll_cb(uv_poll_t *h, int status, int events);
+
 static void client_want_write(struct qs_endpoint *ep)
 {
 	struct qs_quic_client *cl = (struct qs_quic_client *)ep;
 	cl->want_write = true;
 	if (cl->sock != NULL)
-		uv_poll_start(&cl->sock->poll, UV_READABLE | UV_WRITABLE, NULL);
+		uv_poll_start(&cl->sock->poll, UV_READABLE | UV_WRITABLE, client_poll_cb);
 }
 
 static const struct qs_endpoint_ops client_ops = {
@@ -153,8 +155,15 @@ static void client_poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct client_sock *cs = h->data;
 	struct qs_quic_client *cl = cs->client;
-	if (status < 0 || cl->sock != cs)
+	if (cl->sock != cs)
 		return;
+	if (status < 0) {
+		/* A pending socket error (ICMP unreachable): libuv stopped the watch. Reading
+		 * collects the error; then watch again. */
+		events = UV_READABLE;
+		uv_poll_start(&cs->poll, UV_READABLE | (cl->want_write ? UV_WRITABLE : 0),
+			      client_poll_cb);
+	}
 	if (events & UV_WRITABLE) {
 		cl->want_write = false;
 		uv_poll_start(&cs->poll, UV_READABLE, client_poll_cb);

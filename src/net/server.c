@@ -270,9 +270,11 @@ static void send_stateless_close(struct qs_quic_server *s, const ngtcp2_pkt_hd *
 static void send_stateless_reset(struct qs_quic_server *s, const ngtcp2_version_cid *vc,
 				 size_t in_len, const struct sockaddr *to, socklen_t to_len)
 {
-	size_t out_len = in_len - 1 < 1200 ? in_len - 1 : 1200;
-	if (in_len < 43 || out_len < NGTCP2_STATELESS_RESET_TOKENLEN + 22)
+	/* 1 header byte + at least 5 random bytes + the 16-byte token (RFC 9000 10.3). */
+	size_t min_len = 1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN;
+	if (in_len <= min_len)
 		return;
+	size_t out_len = in_len - 1 < 1200 ? in_len - 1 : 1200;
 	ngtcp2_cid dcid;
 	ngtcp2_cid_init(&dcid, vc->dcid, vc->dcidlen);
 	uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
@@ -280,7 +282,7 @@ static void send_stateless_reset(struct qs_quic_server *s, const ngtcp2_version_
 							 &dcid) != 0)
 		return;
 	uint8_t rnd[1200];
-	size_t rlen = out_len - NGTCP2_STATELESS_RESET_TOKENLEN;
+	size_t rlen = out_len - NGTCP2_STATELESS_RESET_TOKENLEN - 1;
 	(void)gnutls_rnd(GNUTLS_RND_NONCE, rnd, rlen);
 	uint8_t buf[1200];
 	ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, sizeof(buf), token, rnd, rlen);
@@ -383,8 +385,11 @@ static void server_datagram(struct qs_quic_server *s, const uint8_t *data, size_
 static void server_poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct qs_quic_server *s = h->data;
-	if (status < 0)
-		return;
+	if (status < 0) {
+		/* A pending socket error stopped the watch: read it away and watch again. */
+		events = UV_READABLE;
+		server_update_poll(s);
+	}
 	if (events & UV_WRITABLE) {
 		s->want_write = false;
 		for (struct qs_conn *c = s->conns; c != NULL; c = c->next)

@@ -593,6 +593,34 @@ static void cbres_close(struct qs_tx *tx, int err, void *arg)
 }
 static const struct qs_tx_ops cbres_ops = {.on_msg = cbres_msg, .on_close = cbres_close};
 
+/* BIGMSG scenario: a message of arg_bytes on ECHO must cancel that transaction with
+ * QS_QUIC_ERR_TOO_BIG (when over the server's limit) while the connection keeps working. */
+static void bigmsg_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)arg;
+	uint64_t code = qs_tx_error(tx);
+	printf("bigmsg err=%s peer_code=0x%llx\n", qs_strerror(err), (unsigned long long)code);
+	if (err != QS_ECANCELED || code != QS_QUIC_ERR_TOO_BIG) {
+		client_finish(1);
+		return;
+	}
+	/* The connection must still serve a normal transaction. */
+	scenario = "echo";
+	arg_n = 1;
+	echo_start_more(qs_tx_conn(tx));
+}
+static const struct qs_tx_ops bigmsg_ops = {.on_close = bigmsg_close};
+
+static void start_bigmsg(struct qs_conn *conn)
+{
+	struct qs_tx *tx;
+	uint8_t *m = qs_calloc(1, arg_bytes);
+	if (m == NULL || qs_conn_open_tx(conn, "ECHO", &bigmsg_ops, NULL, &tx) != 0 ||
+	    qs_tx_send_msg(tx, m, arg_bytes) != 0 || qs_tx_finish(tx) != 0)
+		client_finish(1);
+	qs_free(m);
+}
+
 static void on_connected(struct qs_conn *conn, void *arg)
 {
 	(void)arg;
@@ -610,6 +638,10 @@ static void on_connected(struct qs_conn *conn, void *arg)
 		if (qs_conn_open_tx(conn, "CALLBACK", &cbres_ops, NULL, &tx) != 0 ||
 		    qs_tx_finish(tx) != 0)
 			client_finish(1);
+	} else if (strcmp(scenario, "hold") == 0) {
+		/* Keep the connection until killed (per-address limit tests). */
+	} else if (strcmp(scenario, "bigmsg") == 0) {
+		start_bigmsg(conn);
 	} else if (strcmp(scenario, "reconnect") == 0) {
 		/* First connection: wait for the test to restart the server. Second: prove a new
 		 * transaction works. */
@@ -664,6 +696,9 @@ static int run_client(int argc, char **argv)
 			arg_parallel = n;
 		else if (strcmp(argv[i], "--bytes") == 0 && qs_parse_size(v, UINT64_MAX, &n) == 0)
 			arg_bytes = n;
+		else if (strcmp(argv[i], "--keepalive-ms") == 0 &&
+			 qs_parse_u64(v, 3600000, &n) == 0)
+			cfg.keepalive_ms = n;
 		else if (strcmp(argv[i], "--no-gso") == 0 && strcmp(v, "1") == 0)
 			cfg.limits.no_gso = true;
 		else {
