@@ -222,9 +222,8 @@ int qs_wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, 
 
 void qs_wire_free(ProtobufCMessage *msg)
 {
-	struct wire_budget unused = {0};
-	ProtobufCAllocator a = {
-		.alloc = wire_alloc, .free = wire_release, .allocator_data = &unused};
+	/* Freeing allocates nothing, so only the free hook is needed. */
+	ProtobufCAllocator a = {.free = wire_release};
 	if (msg != NULL)
 		protobuf_c_message_free_unpacked(msg, &a);
 }
