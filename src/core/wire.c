@@ -15,6 +15,8 @@
 
 /* The schema nests a few levels; anything deeper is not ours. */
 #define WIRE_DEPTH_MAX 16
+/* Largest field number protobuf allows (2^29 - 1). */
+#define WIRE_FIELD_NUMBER_MAX 536870911u
 /* Field number of `error` in every reply (proto/quics.proto). */
 #define WIRE_ERROR_FIELD 15
 
@@ -115,6 +117,11 @@ static int wire_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, s
 static int wire_scan_field(const ProtobufCMessageDescriptor *desc, struct qs_reader *r,
 			   uint64_t key, const struct qs_wire_limits *lim, unsigned depth)
 {
+	/* Checked for every wire type: protobuf-c accepts a non-canonical key of field 0
+	 * ("80 00") and keeps it as an unknown field that it then cannot read back. */
+	uint64_t number = key >> 3;
+	if (number == 0 || number > WIRE_FIELD_NUMBER_MAX)
+		return QS_EPROTO;
 	uint64_t n;
 	switch (key & 7) {
 	case 0: return wire_varint(r, &n);
@@ -126,9 +133,6 @@ static int wire_scan_field(const ProtobufCMessageDescriptor *desc, struct qs_rea
 	if (wire_varint(r, &n) != 0 || r->avail < n)
 		return QS_EPROTO;
 	const uint8_t *v = qs_reader_bytes(r, (size_t)n);
-	uint64_t number = key >> 3;
-	if (number == 0 || number > UINT32_MAX)
-		return QS_EPROTO;
 	const ProtobufCFieldDescriptor *f =
 		protobuf_c_message_descriptor_get_field(desc, (unsigned)number);
 	if (f == NULL)
@@ -218,9 +222,8 @@ int qs_wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, 
 
 void qs_wire_free(ProtobufCMessage *msg)
 {
-	struct wire_budget unused = {0};
-	ProtobufCAllocator a = {
-		.alloc = wire_alloc, .free = wire_release, .allocator_data = &unused};
+	/* Freeing allocates nothing, so only the free hook is needed. */
+	ProtobufCAllocator a = {.free = wire_release};
 	if (msg != NULL)
 		protobuf_c_message_free_unpacked(msg, &a);
 }

@@ -260,9 +260,15 @@ static void test_garbage_is_eproto(void **state)
 						  "ab"),
 			 QS_EPROTO); /* past end */
 	assert_int_equal(RAW(please_sync_request, "\x12\xff\xff\xff\xff\x0f"), QS_EPROTO);
-	assert_int_equal(RAW(please_sync_request, "\x10\x01\x13"), QS_EPROTO);     /* group */
-	assert_int_equal(RAW(please_sync_request, "\x0f"), QS_EPROTO);             /* wire type 7 */
-	assert_int_equal(RAW(please_sync_request, "\x00\x01"), QS_EPROTO);         /* field 0 */
+	assert_int_equal(RAW(please_sync_request, "\x10\x01\x13"), QS_EPROTO); /* group */
+	assert_int_equal(RAW(please_sync_request, "\x0f"), QS_EPROTO);         /* wire type 7 */
+	assert_int_equal(RAW(please_sync_request, "\x00\x01"), QS_EPROTO);     /* field 0 */
+	/* Field 0 in a non-canonical key, which protobuf-c alone accepts (fuzzer finding). */
+	assert_int_equal(RAW(please_sync_request, "\x80\x00\x01"), QS_EPROTO);
+	assert_int_equal(RAW(auth_request, "\x08\x01\x80\x00\x80\xa8\x17"), QS_EPROTO);
+	/* Field numbers past 2^29 - 1 (2^29, and one protobuf-c truncates to 32 bits). */
+	assert_int_equal(RAW(leave_root_request, "\x80\x80\x80\x80\x10\x01"), QS_EPROTO);
+	assert_int_equal(RAW(leave_root_request, "\xfa\xff\xff\xff\x7f\x00"), QS_EPROTO);
 	assert_int_equal(RAW(please_sync_request, "\x22\x03\x08\x01"), QS_EPROTO); /* inner cut */
 	/* A string field sent as a varint, a message field sent as a fixed64. */
 	assert_int_equal(RAW(please_sync_request, "\x10\x01"), QS_EPROTO);
