@@ -37,6 +37,7 @@ const char *qs_strerror(int err)
 	case QS_EPATH_DOTDOT: return "path has a '..' component";
 	case QS_EPATH_BACKSLASH: return "path contains a backslash";
 	case QS_EPATH_CONTROL: return "path contains a control character";
+	case QS_EPATH_OUTSIDE: return "path lies outside the synced root";
 	default: return "unknown error";
 	}
 }

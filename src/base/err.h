@@ -38,8 +38,9 @@ enum qs_err {
 	QS_EPATH_DOTDOT = -48,        /* has a ".." component */
 	QS_EPATH_BACKSLASH = -49,     /* contains a backslash */
 	QS_EPATH_CONTROL = -50,       /* contains a control character */
+	QS_EPATH_OUTSIDE = -51,       /* a user-typed path resolves outside the root */
 
-	QS_ERR_MIN = -51 /* one past the lowest code; keep last */
+	QS_ERR_MIN = -52 /* one past the lowest code; keep last */
 };
 
 /* Returns a static, human-readable description of err (any int; unknown codes get a
