@@ -144,7 +144,8 @@ static struct qs_impair_pkt *pkt_new(enum qs_impair_dir dir, uint32_t session_id
 	k->session_gen = session_gen;
 	k->jitter_draw = jitter_draw;
 	k->len = len;
-	memcpy(k->data, data, len);
+	if (len > 0)
+		memcpy(k->data, data, len);
 	return k;
 }
 

@@ -46,7 +46,8 @@ static enum qs_impair_sent record(void *arg, enum qs_impair_dir dir, uint32_t se
 	r->session_idx = session_idx;
 	r->session_gen = session_gen;
 	r->len = len;
-	memcpy(r->data, data, len);
+	if (len > 0)
+		memcpy(r->data, data, len);
 	r->during_input = s->input_no;
 	return s->result;
 }
@@ -148,9 +149,9 @@ static void test_drop_all_and_fraction(void **state)
 	qs_free(s);
 }
 
-/* Runs 2000 s2c datagrams (and, if noisy, c2s ones between them) at drop 0.5 and returns
- * a fingerprint of which s2c datagrams survived. */
-static uint64_t survivors(uint64_t seed, bool is_noisy)
+/* Runs 2000 datagrams in dir (and, if noisy, as many in the other direction between them)
+ * at drop 0.5 and returns a fingerprint of which of those in dir survived. */
+static uint64_t survivors_in(enum qs_impair_dir dir, uint64_t seed, bool is_noisy)
 {
 	struct qs_impair_config cfg;
 	config_plain(&cfg);
@@ -162,14 +163,19 @@ static uint64_t survivors(uint64_t seed, bool is_noisy)
 	uint64_t h = 1469598103934665603u;
 	for (uint32_t i = 0; i < 2000; i++) {
 		if (is_noisy)
-			feed(&e, s, QS_IMPAIR_C2S, i, 0);
+			feed(&e, s, dir == QS_IMPAIR_C2S ? QS_IMPAIR_S2C : QS_IMPAIR_C2S, i, 0);
 		s->count = 0;
-		feed(&e, s, QS_IMPAIR_S2C, i, 0);
+		feed(&e, s, dir, i, 0);
 		h = (h ^ s->count) * 1099511628211u;
 	}
 	qs_impair_engine_release(&e);
 	qs_free(s);
 	return h;
+}
+
+static uint64_t survivors(uint64_t seed, bool is_noisy)
+{
+	return survivors_in(QS_IMPAIR_S2C, seed, is_noisy);
 }
 
 static void test_seed_is_deterministic_and_directions_independent(void **state)
@@ -179,6 +185,8 @@ static void test_seed_is_deterministic_and_directions_independent(void **state)
 	assert_true(survivors(7, false) != survivors(8, false));
 	/* c2s traffic draws from its own stream: the s2c choices stay the same. */
 	assert_true(survivors(7, false) == survivors(7, true));
+	/* ... and a different one: the two directions do not drop the same datagrams. */
+	assert_true(survivors_in(QS_IMPAIR_C2S, 7, false) != survivors(7, false));
 }
 
 static void test_corrupt_flips_bits_in_one_byte(void **state)
