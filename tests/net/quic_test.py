@@ -132,7 +132,7 @@ def test_integrity():
 
 
 def start_impair(upstream_port, args):
-    pf = os.path.join(tmp, "impair-port")
+    pf = os.path.join(tmp, "impair-port-%d" % len(procs))
     p = start([IMPAIR, "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:%d" % upstream_port,
                "--port-file", pf] + args)
     deadline = time.time() + 10
