@@ -215,18 +215,35 @@ def near(value, expected, tolerance, what):
 # ---- proxy behaviour ----
 
 def clean_sizes(n):
-    sizes = [0, 1, 7, 8, 100, 1200, 1452, 4096, 9000, 65000]
-    return [sizes[i % len(sizes)] if i % 97 else 64 for i in range(n)]
+    """Sizes from 0 to 65,000 bytes, few large ones: everything a test sends fits in the
+    socket buffers (8 MiB) at once, so a busy machine cannot make the kernel drop any."""
+    sizes = [0, 1, 7, 8, 100, 500, 1200, 1452]
+    special = {25: 4096, 75: 9000}
+    out = []
+    for i in range(n):
+        size = special.get(i % 100, sizes[i % len(sizes)])
+        out.append(65000 if i % 250 == 125 else size)
+    return out
+
+
+def same_stream(got, sent, what):
+    """Checks got == sent and says how they differ if not."""
+    if got == sent:
+        return
+    missing = sum((collections.Counter(sent) - collections.Counter(got)).values())
+    extra = sum((collections.Counter(got) - collections.Counter(sent)).values())
+    first = next((i for i, (a, b) in enumerate(zip(got, sent)) if a != b), None)
+    raise Failure(f"{what}: {len(got)} of {len(sent)} came back, {missing} missing, "
+                  f"{extra} unexpected, first difference at {first}")
 
 
 def run_clean(family, up_family=None):
-    n = 1500
+    n = 1000
     sent = [payload(i, size) for i, size in enumerate(clean_sizes(n))]
     with Setup(family=family, up_family=up_family) as s:
         got = exchange(s.client, s.dest, sent)
         stats = s.proxy.stop()
-    check(len(got) == n, f"{len(got)} of {n} datagrams came back without impairments")
-    check(got == sent, "datagrams came back changed or out of order without impairments")
+    same_stream(got, sent, "without impairments")
     for d in ("c2s", "s2c"):
         st = stats[d]
         check(st["received"] == n and st["forwarded"] == n, f"{d} counters {st}")
@@ -371,8 +388,13 @@ def test_delay_keeps_order():
     with Setup("--delay-ms", "5") as s:
         got = exchange(s.client, s.dest, sent)
         stats = s.proxy.stop()
-    check(got == sent, "a fixed delay reordered, lost or changed datagrams")
+    same_stream(got, sent, "with a fixed delay")
     check(stats["c2s"]["forwarded"] == n and stats["s2c"]["forwarded"] == n, f"{stats}")
+
+
+def median(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def ping_times(s, count):
@@ -391,13 +413,14 @@ def test_delay():
     with Setup("--delay-ms", "40") as s:
         rtts = ping_times(s, 10)
         s.proxy.stop()
+    # The lower bound is exact; the upper one (on the median) leaves room for a busy machine.
     check(min(rtts) >= 0.080, f"round trip {min(rtts):.4f} s under 2 x 40 ms")
-    check(max(rtts) < 0.080 + 0.060, f"round trip {max(rtts):.4f} s far over 2 x 40 ms")
+    check(median(rtts) < 0.080 + 0.040, f"round trip {median(rtts):.4f} s far over 2 x 40 ms")
     with Setup("--seed", "2", "--delay-ms", "20", "--jitter-ms", "10") as s:
         rtts = ping_times(s, 30)
         s.proxy.stop()
     check(min(rtts) >= 0.020, f"round trip {min(rtts):.4f} s under 2 x (20 - 10) ms")
-    check(max(rtts) < 0.060 + 0.060, f"round trip {max(rtts):.4f} s far over 2 x 30 ms")
+    check(median(rtts) < 0.060 + 0.040, f"round trip {median(rtts):.4f} s far over 2 x 30 ms")
     check(max(rtts) - min(rtts) > 0.005, "jitter 10 ms barely changed the round trips")
 
 
@@ -417,7 +440,7 @@ def test_rate():
             got.append(s.client.recv(65536))
             last = time.monotonic()
         s.proxy.stop()
-    check(got == sent, "the rate cap reordered or changed datagrams")
+    same_stream(got, sent, "with a rate cap")
     elapsed = last - start
     check(elapsed >= 0.19, f"200 kB at 1 MB/s took only {elapsed:.3f} s")
     check(elapsed < 0.2 + 0.3, f"200 kB at 1 MB/s took {elapsed:.3f} s")
