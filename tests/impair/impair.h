@@ -70,6 +70,9 @@ struct qs_impair_config {
 	uint64_t dir[QS_IMPAIR_DIRS][QS_IMPAIR_OPTS];
 };
 
+/* Fills *cfg with the defaults: listen on 127.0.0.1, seed 1, no impairment. */
+void qs_impair_config_defaults(struct qs_impair_config *cfg);
+
 /* Parses the command line into *cfg (defaults for what is not given). Returns 0 to run, 1
  * after printing --help to stdout, or QS_EINVAL after printing one line saying what is
  * wrong to stderr. May set the log level (--log-level). */

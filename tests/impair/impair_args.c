@@ -264,7 +264,7 @@ static int apply_global(struct qs_impair_config *cfg, const char *name, const ch
 	return QS_EINVAL;
 }
 
-static void config_defaults(struct qs_impair_config *cfg)
+void qs_impair_config_defaults(struct qs_impair_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&cfg->listen_addr;
@@ -333,7 +333,7 @@ static int parse_option(struct qs_impair_config *cfg, int argc, char **argv, int
 
 int qs_impair_parse_args(int argc, char **argv, struct qs_impair_config *cfg)
 {
-	config_defaults(cfg);
+	qs_impair_config_defaults(cfg);
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {

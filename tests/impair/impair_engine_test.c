@@ -52,17 +52,6 @@ static enum qs_impair_sent record(void *arg, enum qs_impair_dir dir, uint32_t se
 	return s->result;
 }
 
-static void config_plain(struct qs_impair_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->seed = 1;
-	cfg->queue_max = 4096;
-	cfg->max_clients = 64;
-	for (size_t d = 0; d < QS_IMPAIR_DIRS; d++)
-		for (size_t i = 0; i < QS_IMPAIR_OPTS; i++)
-			cfg->dir[d][i] = qs_impair_opt_specs[i].def;
-}
-
 static void set_both(struct qs_impair_config *cfg, enum qs_impair_opt o, uint64_t v)
 {
 	cfg->dir[QS_IMPAIR_C2S][o] = v;
@@ -103,7 +92,7 @@ static void test_no_impairment_is_immediate_and_in_order(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	struct sink *s = sink_new();
 	struct qs_impair_engine e;
 	assert_int_equal(qs_impair_engine_init(&e, &cfg, record, s), 0);
@@ -128,7 +117,7 @@ static void test_drop_all_and_fraction(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	cfg.dir[QS_IMPAIR_C2S][QS_IMPAIR_DROP] = QS_IMPAIR_PPB;      /* 1 */
 	cfg.dir[QS_IMPAIR_S2C][QS_IMPAIR_DROP] = QS_IMPAIR_PPB / 10; /* 0.1 */
 	struct sink *s = sink_new();
@@ -154,7 +143,7 @@ static void test_drop_all_and_fraction(void **state)
 static uint64_t survivors_in(enum qs_impair_dir dir, uint64_t seed, bool is_noisy)
 {
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	cfg.seed = seed;
 	set_both(&cfg, QS_IMPAIR_DROP, QS_IMPAIR_PPB / 2);
 	struct sink *s = sink_new();
@@ -193,7 +182,7 @@ static void test_corrupt_flips_bits_in_one_byte(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	set_both(&cfg, QS_IMPAIR_CORRUPT, QS_IMPAIR_PPB);
 	struct sink *s = sink_new();
 	struct qs_impair_engine e;
@@ -237,7 +226,7 @@ static void test_dup_sends_two_identical_copies(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	set_both(&cfg, QS_IMPAIR_DUP, QS_IMPAIR_PPB);
 	struct sink *s = sink_new();
 	struct qs_impair_engine e;
@@ -259,7 +248,7 @@ static void test_delay_holds_until_due_and_keeps_order(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	set_both(&cfg, QS_IMPAIR_DELAY_MS, 10);
 	struct sink *s = sink_new();
 	struct qs_impair_engine e;
@@ -288,7 +277,7 @@ static void test_jitter_spreads_within_bounds(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	set_both(&cfg, QS_IMPAIR_DELAY_MS, 10);
 	set_both(&cfg, QS_IMPAIR_JITTER_MS, 5);
 	struct sink *s = sink_new();
@@ -324,7 +313,7 @@ static void test_rate_cap_serializes(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	cfg.dir[QS_IMPAIR_C2S][QS_IMPAIR_RATE_KBIT] = 64; /* 8 bytes take 1 ms */
 	cfg.dir[QS_IMPAIR_C2S][QS_IMPAIR_DELAY_MS] = 2;
 	struct sink *s = sink_new();
@@ -352,7 +341,7 @@ static void test_reorder_releases_after_gap(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	cfg.seed = 4;
 	set_both(&cfg, QS_IMPAIR_REORDER, QS_IMPAIR_PPB / 5);
 	set_both(&cfg, QS_IMPAIR_REORDER_GAP, 3);
@@ -391,7 +380,7 @@ static void test_reorder_deadline(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	set_both(&cfg, QS_IMPAIR_REORDER, QS_IMPAIR_PPB);
 	set_both(&cfg, QS_IMPAIR_REORDER_GAP, 1000);
 	set_both(&cfg, QS_IMPAIR_REORDER_MS, 20);
@@ -420,7 +409,7 @@ static void test_queue_bound_and_send_results(void **state)
 {
 	(void)state;
 	struct qs_impair_config cfg;
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	cfg.queue_max = 3;
 	set_both(&cfg, QS_IMPAIR_DELAY_MS, 1);
 	struct sink *s = sink_new();
@@ -441,7 +430,7 @@ static void test_queue_bound_and_send_results(void **state)
 	assert_int_equal(e.dirs[QS_IMPAIR_C2S].stats[QS_IMPAIR_SEND_ERRORS], 1);
 	qs_impair_engine_release(&e);
 	qs_free(s);
-	config_plain(&cfg);
+	qs_impair_config_defaults(&cfg);
 	cfg.queue_max = 0;
 	assert_int_equal(qs_impair_engine_init(&e, &cfg, record, NULL), QS_EINVAL);
 }
