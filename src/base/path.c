@@ -10,36 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
-
-/* Length of the well-formed UTF-8 sequence starting at u[0] (a byte >= 0x80), or 0 when it
- * is malformed, truncated, overlong, a surrogate or above U+10FFFF. The second byte's range
- * depends on the first (Unicode 15, table 3-7); that is what excludes overlongs (E0, F0),
- * surrogates (ED) and values above U+10FFFF (F4); C0, C1 and F5-FF never start one. */
-static size_t utf8_sequence(const unsigned char *u, size_t avail)
-{
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xBF;
-	if (u[0] >= 0xC2 && u[0] <= 0xDF) {
-		n = 2;
-	} else if (u[0] >= 0xE0 && u[0] <= 0xEF) {
-		n = 3;
-		lo = u[0] == 0xE0 ? 0xA0 : 0x80;
-		hi = u[0] == 0xED ? 0x9F : 0xBF;
-	} else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
-		n = 4;
-		lo = u[0] == 0xF0 ? 0x90 : 0x80;
-		hi = u[0] == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		return 0;
-	}
-	if (avail < n || u[1] < lo || u[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++) {
-		if ((u[i] & 0xC0) != 0x80)
-			return 0;
-	}
-	return n;
-}
+#include "base/utf8.h"
 
 /* Checks the character starting at u[0] (not '/') and writes its length in bytes. */
 static int check_char(const unsigned char *u, size_t avail, size_t *n)
@@ -54,7 +25,7 @@ static int check_char(const unsigned char *u, size_t avail, size_t *n)
 		*n = 1;
 		return 0;
 	}
-	size_t len = utf8_sequence(u, avail);
+	size_t len = qs_utf8_sequence(u, avail);
 	if (len == 0)
 		return QS_EPATH_UTF8;
 	if (len == 2 && u[0] == 0xC2 && u[1] < 0xA0)

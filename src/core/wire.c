@@ -11,6 +11,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/reader.h"
+#include "base/utf8.h"
 #include "core/frame.h"
 
 /* The schema nests a few levels; anything deeper is not ours. */
@@ -53,44 +54,6 @@ int qs_wire_pack_error(struct qs_buf *out, Quics__ErrorCode code, const char *me
 	Quics__ErrorReply reply = QUICS__ERROR_REPLY__INIT;
 	reply.error = &error;
 	return qs_wire_pack(out, &reply.base);
-}
-
-/* Strict UTF-8 (RFC 3629: no overlongs, surrogates or code points past U+10FFFF) without
- * NUL, which a C string would silently cut at. */
-static bool wire_utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t more;
-		uint32_t cp, min;
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			more = 1, cp = c & 0x1fu, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			more = 2, cp = c & 0x0fu, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			more = 3, cp = c & 0x07u, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i - 1 < more)
-			return false;
-		for (size_t k = 1; k <= more; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3fu);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += more + 1;
-	}
-	return true;
 }
 
 static int wire_varint(struct qs_reader *r, uint64_t *out)
@@ -140,7 +103,7 @@ static int wire_scan_field(const ProtobufCMessageDescriptor *desc, struct qs_rea
 	if (f->type == PROTOBUF_C_TYPE_STRING) {
 		if (n > lim->string_max)
 			return QS_E2BIG;
-		return wire_utf8_valid(v, (size_t)n) ? 0 : QS_EPROTO;
+		return qs_utf8_valid_nonul(v, (size_t)n) ? 0 : QS_EPROTO;
 	}
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
 		return wire_scan(f->descriptor, v, (size_t)n, lim, depth + 1);
