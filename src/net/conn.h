@@ -156,4 +156,26 @@ uint64_t qs_now_ns(void);
 /* The client certificate check (pinned fingerprint) for qs_tls_client_cred. */
 gnutls_certificate_verify_function *qs_conn_verify_fn(void);
 
+/* ---- Transactions (net/tx.c), internal to net/ -------------------------------------------- */
+
+/* Ready list (transactions with something to send): add/remove are idempotent. */
+void qs_tx_ready_add(struct qs_tx *tx);
+void qs_tx_ready_remove(struct qs_tx *tx);
+bool qs_tx_has_unsent(const struct qs_tx *tx);
+/* Up to max vectors of unsent bytes starting at sent_off (borrowed until acknowledged). */
+size_t qs_tx_unsent_vecs(struct qs_tx *tx, ngtcp2_vec *v, size_t max);
+/* n more bytes (and the FIN, if fin and nothing is left) were handed to ngtcp2. */
+void qs_tx_advance(struct qs_tx *tx, size_t n, bool fin);
+/* The peer acknowledged everything below end: frees those segments. */
+void qs_tx_acked(struct qs_tx *tx, uint64_t end);
+/* A transaction on stream sid (-1: not opened yet) reading frames in role. NULL: no memory. */
+struct qs_tx *qs_tx_new(struct qs_conn *c, int64_t sid, enum qs_frame_role role);
+void qs_tx_unlink_free(struct qs_tx *tx);
+/* Queues on_close(err) for the next flush (never runs it inside ngtcp2 callbacks). */
+void qs_tx_queue_close(struct qs_tx *tx, int err);
+/* Asks for a stream shutdown with code at the next flush. */
+void qs_tx_request_cancel(struct qs_tx *tx, uint64_t code);
+/* The QS_QUIC_ERR_* code that tells the peer why a handler failed with err. */
+uint64_t qs_tx_app_error(int err);
+
 #endif
