@@ -52,8 +52,10 @@ def start_server(extra=(), port=0, certs="certs"):
     fail("server did not start")
 
 
-def run_client(port, scenario, fpr=None, extra=(), timeout=120):
+def run_client(port, scenario, fpr=None, extra=(), timeout=120, host=None):
     args = [PEER, "client", "--port", str(port), "--scenario", scenario] + list(extra)
+    if host:
+        args += ["--host", host]
     if fpr:
         args += ["--fingerprint", fpr]
     r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -101,6 +103,22 @@ def test_parallel():
     r = run_client(port, "echo", fpr, ["-n", "1000", "--parallel", "100"])
     if r.returncode != 0 or kv(r.stdout, "echo_done") != "1000" or kv(r.stdout, "echo_failed") != "0":
         fail("100 parallel transactions on one connection did not all succeed")
+
+
+def test_ipv6():
+    # An IPv6-only server, and a dual-stack "::" server reached over IPv4 and IPv6.
+    _, port, fpr = start_server(["--addr", "::1"])
+    r = run_client(port, "echo", fpr, ["-n", "20", "--parallel", "5"], host="::1")
+    if r.returncode != 0 or kv(r.stdout, "echo_done") != "20":
+        fail("transactions over IPv6 failed")
+    r = run_client(port, "download", fpr, ["--bytes", "16M"], host="::1")
+    if r.returncode != 0 or kv(r.stdout, "ok") != "1":
+        fail("transfer over IPv6 failed")
+    _, port2, fpr2 = start_server(["--addr", "::"])
+    for host in ("127.0.0.1", "::1"):
+        r = run_client(port2, "handshake", fpr2, host=host)
+        if r.returncode != 0:
+            fail("dual-stack server not reachable over " + host)
 
 
 def test_callback():
