@@ -120,11 +120,8 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t sid, u
 		rc = qs_frame_decoder_feed(&tx->dec, data, datalen);
 	if (rc == 0 && (flags & NGTCP2_STREAM_DATA_FLAG_FIN)) {
 		rc = qs_frame_decoder_finish(&tx->dec);
-		if (rc == 0) {
-			tx->recv_done = true;
-			if (tx->ops != NULL && tx->ops->on_end != NULL)
-				rc = tx->ops->on_end(tx, tx->arg);
-		}
+		if (rc == 0 && tx->ops != NULL && tx->ops->on_end != NULL)
+			rc = tx->ops->on_end(tx, tx->arg);
 	}
 	if (rc != 0 && rc != QS_ECANCELED) {
 		if (rc == QS_EPROTO || rc == QS_E2BIG)
@@ -150,7 +147,7 @@ static int acked_stream_data_cb(ngtcp2_conn *conn, int64_t sid, uint64_t offset,
 static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t app_error,
 			   void *user_data, void *stream_user_data)
 {
-	struct qs_conn *c = user_data;
+	(void)user_data;
 	struct qs_tx *tx = stream_user_data;
 	if (ngtcp2_is_bidi_stream(sid) && !ngtcp2_conn_is_local_stream(conn, sid))
 		ngtcp2_conn_extend_max_streams_bidi(conn, 1);
@@ -167,7 +164,6 @@ static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint6
 	tx->sid = -1 - tx->sid; /* the stream is gone: never touch it in ngtcp2 again */
 	tx->cancel_sent = true;
 	qs_tx_queue_close(tx, err);
-	(void)c;
 	return 0;
 }
 
@@ -642,11 +638,6 @@ void qs_conn_retry_send(struct qs_conn *c)
 		qs_conn_mark_dirty(c);
 }
 
-static struct qs_tx *conn_next_ready(struct qs_conn *c)
-{
-	return c->ready;
-}
-
 /* Writes packets until congestion control, pacing or the batch limit stops us. */
 static void conn_write(struct qs_conn *c)
 {
@@ -673,7 +664,7 @@ static void conn_write(struct qs_conn *c)
 	ngtcp2_pkt_info pi;
 	ngtcp2_vec vecs[16];
 	for (;;) {
-		struct qs_tx *tx = conn_next_ready(c);
+		struct qs_tx *tx = c->ready; /* round-robin head */
 		size_t nvec = 0;
 		int64_t sid = -1;
 		uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
@@ -821,7 +812,7 @@ static void conn_run_deferred(struct qs_conn *c)
 		qs_tx_unlink_free(tx);
 	}
 	for (struct qs_tx *tx = c->txs; tx != NULL; tx = tx->next) {
-		if (tx->want_writable && !tx->closing && qs_tx_writable(tx)) {
+		if (tx->want_writable && !tx->close_queued && qs_tx_writable(tx)) {
 			tx->want_writable = false;
 			if (tx->ops != NULL && tx->ops->on_writable != NULL)
 				tx->ops->on_writable(tx, tx->arg);

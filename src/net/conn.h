@@ -81,7 +81,7 @@ struct qs_tx {
 	struct qs_tx *ready_next, *ready_prev;
 	bool want_writable;
 
-	bool recv_done, paused, closing, close_queued;
+	bool paused, close_queued;
 	uint64_t credit_pending;
 	uint64_t cancel_code; /* nonzero: shutdown pending or done */
 	bool cancel_sent;
@@ -119,13 +119,12 @@ struct qs_conn {
 	struct qs_tx *ready;  /* round-robin list of transactions with unsent data */
 	struct qs_tx *closed; /* transactions waiting for their on_close */
 	struct qs_tx *pending_head, *pending_tail; /* opened locally, waiting for credit */
-	bool established, dead, closing, in_dirty, close_notified;
+	bool established, dead, in_dirty, close_notified;
 	int close_err;
 	ngtcp2_connection_close_error last_error;
 	struct qs_conn *dirty_next;
 	void *data;
 	struct qs_conn *next, *prev; /* endpoint's list */
-	unsigned int host_slot;      /* server: per-address accounting */
 };
 
 /* Server side: a conn for a client's first Initial (hd from ngtcp2_accept). ocid is the

@@ -105,7 +105,7 @@ static int tx_append_owned(struct qs_tx *tx, const void *p1, size_t n1, const vo
 
 static int tx_check_open(const struct qs_tx *tx)
 {
-	if (tx->fin_queued || tx->cancel_code != 0 || tx->closing || tx->conn->dead)
+	if (tx->fin_queued || tx->cancel_code != 0 || tx->close_queued || tx->conn->dead)
 		return QS_ESTATE;
 	return 0;
 }
@@ -315,7 +315,6 @@ void qs_tx_queue_close(struct qs_tx *tx, int err)
 	if (tx->close_queued)
 		return;
 	tx->close_queued = true;
-	tx->closing = true;
 	tx->close_err = err;
 	qs_tx_ready_remove(tx);
 	tx->closed_next = tx->conn->closed;
