@@ -1,0 +1,122 @@
+/* Server metadata store (SQLite): clients, roots, file entries and every accepted version.
+ * Every mutation goes through qs_meta_apply, which applies one command in one SQLite
+ * transaction (DESIGN.md section 2: distributed mode replicates exactly this command stream,
+ * so nothing else writes). Commands are plain data and their apply is deterministic: the
+ * caller supplies ids' randomness (tokens, salts) and the wall-clock time inside the command.
+ * One thread at a time (the server's loop thread); SQLite runs in WAL mode.
+ *
+ * Durability: qs_meta_apply returns after the transaction committed with synchronous=FULL,
+ * unless the store is in a group (qs_meta_group_begin/_commit), where the commit at
+ * _commit makes all commands of the group durable at once (group commit). */
+#ifndef QS_STORE_META_H
+#define QS_STORE_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/version.h"
+
+#define QS_META_TOKEN_LEN 32
+#define QS_META_SALT_LEN 16
+#define QS_META_NAME_MAX 255
+
+struct qs_meta;
+
+enum qs_cmd_type {
+	QS_CMD_REGISTER_CLIENT = 1, /* new client id with a token hash */
+	QS_CMD_REGISTER_ROOT = 2,   /* new root (name, password hash); the client joins it */
+	QS_CMD_JOIN_ROOT = 3,
+	QS_CMD_LEAVE_ROOT = 4,
+	QS_CMD_PUT_VERSION = 5,     /* propose a version of a path (decided by core/version.h) */
+	QS_CMD_SET_SERVER_PASSWORD = 6,
+};
+
+/* A file version's stored form: content identity (kind + hash), metadata, and the encoded
+ * manifest (core/manifest.h encoding; empty for dirs/tombstones) or symlink target. */
+struct qs_meta_file {
+	struct qs_content content; /* kind and content hash */
+	uint32_t mode;
+	int64_t mtime_ns;
+	uint64_t size;
+	const uint8_t *manifest; /* borrowed: encoded manifest, or the symlink target bytes */
+	size_t manifest_len;
+};
+
+struct qs_cmd {
+	enum qs_cmd_type type;
+	int64_t now_unix_ms; /* wall clock at the proposer, for display only, never ordering */
+	uint64_t client_id;  /* the acting client (0 for REGISTER_CLIENT / SET_SERVER_PASSWORD) */
+	union {
+		struct {
+			char name[QS_META_NAME_MAX + 1];
+			uint8_t token_hash[32]; /* SHA-256 of the token; the token itself never stored */
+		} register_client;
+		struct {
+			char name[QS_META_NAME_MAX + 1];
+			char password_hash[128]; /* Argon2id encoded hash (qs_password_hash) */
+		} register_root;
+		struct {
+			uint64_t root_id;
+		} join_root, leave_root;
+		struct {
+			uint64_t root_id;
+			const char *path; /* borrowed, validated (base/path.h) */
+			uint64_t base_version;
+			struct qs_meta_file file;
+		} put_version;
+		struct {
+			char password_hash[128];
+		} set_server_password;
+	} u;
+};
+
+struct qs_cmd_result {
+	uint64_t id; /* REGISTER_CLIENT: client id; REGISTER_ROOT: root id */
+	struct qs_decision decision; /* PUT_VERSION: verdict and the resulting/current version */
+};
+
+/* Opens (creating if needed) the database at path, runs schema migrations up to the current
+ * version. Errors: QS_EIO (cannot open, or a newer schema than this build knows), QS_ENOMEM. */
+int qs_meta_open(const char *path, struct qs_meta **out);
+void qs_meta_close(struct qs_meta *m);
+int qs_meta_schema_version(struct qs_meta *m);
+
+/* Applies one command atomically. Errors: QS_EEXIST (name taken), QS_ENOENT (unknown
+ * client/root), QS_EACCES (client has not joined the root), QS_EPROTO (the version rules
+ * refuse the proposal as malformed), QS_EIO. A conflict is not an error: it is the
+ * decision's verdict. On error nothing changed. */
+int qs_meta_apply(struct qs_meta *m, const struct qs_cmd *cmd, struct qs_cmd_result *res);
+
+int qs_meta_group_begin(struct qs_meta *m);
+int qs_meta_group_commit(struct qs_meta *m);
+
+/* ---- queries (read-only) ---- */
+
+/* Verifies a client's token (constant-time compare of SHA-256(token)). Errors: QS_ENOENT,
+ * QS_EACCES (wrong token). */
+int qs_meta_client_check(struct qs_meta *m, uint64_t client_id,
+			 const uint8_t token[QS_META_TOKEN_LEN]);
+/* The stored server password hash ("" if none set) into out (cap >= 128). */
+int qs_meta_server_password(struct qs_meta *m, char *out, size_t cap);
+/* Root lookup by name: id and password hash. Errors: QS_ENOENT. */
+int qs_meta_root_by_name(struct qs_meta *m, const char *name, uint64_t *root_id,
+			 char *password_hash, size_t cap);
+bool qs_meta_is_member(struct qs_meta *m, uint64_t client_id, uint64_t root_id);
+
+/* The current entry of a path (version 0 and tombstone content when absent). The manifest
+ * is copied into *manifest (caller frees with qs_free; NULL when empty). */
+int qs_meta_entry(struct qs_meta *m, uint64_t root_id, const char *path,
+		  struct qs_version_entry *entry, struct qs_meta_file *file, uint8_t **manifest);
+
+/* Calls fn for each current entry of a root with path > after (byte order), at most limit
+ * entries; fn returning nonzero stops and is returned. */
+typedef int (*qs_meta_entry_fn)(void *arg, const char *path, const struct qs_version_entry *e);
+int qs_meta_list(struct qs_meta *m, uint64_t root_id, const char *after, size_t limit,
+		 qs_meta_entry_fn fn, void *arg);
+
+/* Members of a root (for MUST_SYNC fan-out). */
+typedef int (*qs_meta_id_fn)(void *arg, uint64_t id);
+int qs_meta_members(struct qs_meta *m, uint64_t root_id, qs_meta_id_fn fn, void *arg);
+
+#endif
