@@ -1,0 +1,340 @@
+/* Files beneath a synced root (see localfile.h). Every path is opened with openat2 and
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, so a symlink planted anywhere on the way (or a
+ * path that climbs out) fails instead of being followed. */
+#include "client/localfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "core/chunker.h"
+#include "core/sha256.h"
+
+#define READ_BLOCK (256 * 1024)
+
+void qs_fingerprint_from_stat(const struct stat *st, struct qs_fingerprint *out)
+{
+	out->size = (uint64_t)st->st_size;
+	out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	out->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	out->inode = (uint64_t)st->st_ino;
+	out->mode = (uint32_t)st->st_mode;
+}
+
+bool qs_fingerprint_equal(const struct qs_fingerprint *a, const struct qs_fingerprint *b)
+{
+	return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
+	       a->inode == b->inode && a->mode == b->mode;
+}
+
+void qs_localfile_init(struct qs_localfile *f)
+{
+	memset(f, 0, sizeof(*f));
+	qs_manifest_init(&f->manifest);
+}
+
+void qs_localfile_release(struct qs_localfile *f)
+{
+	qs_manifest_release(&f->manifest);
+	qs_free(f->target);
+	f->target = NULL;
+}
+
+int qs_localfile_open(int root_fd, const char *path, int flags, int *fd_out)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(unsigned int)(flags | O_CLOEXEC);
+	how.mode = (flags & O_CREAT) ? 0600 : 0;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	long fd;
+	do {
+		fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return errno == ELOOP || errno == EXDEV ? QS_EACCES : qs_err_from_errno(errno);
+	*fd_out = (int)fd;
+	return 0;
+}
+
+/* Opens the directory holding path and returns the last component. */
+static int open_parent(int root_fd, const char *path, int *dir_fd, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL) {
+		*name = path;
+		return qs_localfile_open(root_fd, ".", O_RDONLY | O_DIRECTORY, dir_fd);
+	}
+	char *dir = qs_strndup(path, (size_t)(slash - path));
+	if (dir == NULL)
+		return QS_ENOMEM;
+	int rc = qs_localfile_open(root_fd, dir, O_RDONLY | O_DIRECTORY, dir_fd);
+	qs_free(dir);
+	*name = slash + 1;
+	return rc;
+}
+
+static int hash_file_fd(int fd, struct qs_localfile *f)
+{
+	struct qs_chunker ch;
+	int rc = qs_chunker_init(&ch, &qs_chunker_default_params, qs_manifest_on_chunk,
+				 &f->manifest);
+	if (rc != 0)
+		return rc;
+	uint8_t *buf = qs_malloc(READ_BLOCK);
+	if (buf == NULL) {
+		qs_chunker_release(&ch);
+		return QS_ENOMEM;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, READ_BLOCK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = qs_err_from_errno(errno);
+			break;
+		}
+		if (n == 0) {
+			rc = qs_chunker_finish(&ch);
+			break;
+		}
+		rc = qs_chunker_feed(&ch, buf, (size_t)n);
+		if (rc != 0)
+			break;
+	}
+	qs_free(buf);
+	qs_chunker_release(&ch);
+	return rc;
+}
+
+static int content_of_manifest(struct qs_localfile *f)
+{
+	struct qs_buf enc;
+	qs_buf_init(&enc, (size_t)64 << 20);
+	int rc = qs_manifest_encode(&f->manifest, &enc);
+	if (rc == 0)
+		rc = qs_content_make(QS_KIND_FILE, f->mode, enc.data, enc.len, &f->content);
+	qs_buf_release(&enc);
+	return rc;
+}
+
+static int hash_symlink(int root_fd, const char *path, const struct stat *st,
+			struct qs_localfile *f)
+{
+	size_t cap = (size_t)st->st_size + 1;
+	if (cap < 2 || cap > 4097)
+		cap = 4097;
+	char *t = qs_malloc(cap);
+	if (t == NULL)
+		return QS_ENOMEM;
+	int dir_fd;
+	const char *name;
+	int rc = open_parent(root_fd, path, &dir_fd, &name);
+	if (rc != 0) {
+		qs_free(t);
+		return rc;
+	}
+	ssize_t n = readlinkat(dir_fd, name, t, cap);
+	close(dir_fd);
+	if (n < 0 || (size_t)n >= cap) {
+		qs_free(t);
+		return n < 0 ? qs_err_from_errno(errno) : QS_EAGAIN;
+	}
+	t[n] = '\0';
+	f->target = t;
+	f->size = (uint64_t)n;
+	return qs_content_make(QS_KIND_SYMLINK, 0, (const uint8_t *)t, (size_t)n, &f->content);
+}
+
+int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f)
+{
+	int dir_fd;
+	const char *name;
+	int rc = open_parent(root_fd, path, &dir_fd, &name);
+	if (rc == QS_ENOENT) {
+		f->kind = QS_KIND_TOMBSTONE;
+		return qs_content_make(QS_KIND_TOMBSTONE, 0, NULL, 0, &f->content);
+	}
+	if (rc != 0)
+		return rc;
+	struct stat st;
+	rc = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : qs_err_from_errno(errno);
+	close(dir_fd);
+	if (rc == QS_ENOENT) {
+		f->kind = QS_KIND_TOMBSTONE;
+		return qs_content_make(QS_KIND_TOMBSTONE, 0, NULL, 0, &f->content);
+	}
+	if (rc != 0)
+		return rc;
+	qs_fingerprint_from_stat(&st, &f->fp);
+	f->mode = (uint32_t)st.st_mode & 07777u;
+	f->mtime_ns = f->fp.mtime_ns;
+	if (S_ISDIR(st.st_mode)) {
+		f->kind = QS_KIND_DIR;
+		return qs_content_make(QS_KIND_DIR, f->mode, NULL, 0, &f->content);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		f->kind = QS_KIND_SYMLINK;
+		return hash_symlink(root_fd, path, &st, f);
+	}
+	if (!S_ISREG(st.st_mode))
+		return QS_EACCES; /* devices, fifos, sockets are not synced */
+	f->kind = QS_KIND_FILE;
+	int fd;
+	rc = qs_localfile_open(root_fd, path, O_RDONLY | O_NOFOLLOW, &fd);
+	if (rc != 0)
+		return rc;
+	struct stat st2;
+	rc = hash_file_fd(fd, f);
+	if (rc == 0 && fstat(fd, &st2) != 0)
+		rc = qs_err_from_errno(errno);
+	close(fd);
+	if (rc != 0)
+		return rc;
+	struct qs_fingerprint after;
+	qs_fingerprint_from_stat(&st2, &after);
+	if (!qs_fingerprint_equal(&f->fp, &after))
+		return QS_EAGAIN; /* written while we read: hash again when it settles */
+	f->size = f->manifest.size_bytes;
+	return content_of_manifest(f);
+}
+
+int qs_localfile_read_chunk(int root_fd, const char *path, uint64_t offset, size_t len,
+			    const uint8_t hash[32], uint8_t *buf)
+{
+	int fd;
+	int rc = qs_localfile_open(root_fd, path, O_RDONLY | O_NOFOLLOW, &fd);
+	if (rc != 0)
+		return rc;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? qs_err_from_errno(errno) : QS_ECONFLICT;
+			break;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (rc != 0)
+		return rc;
+	uint8_t d[QS_SHA256_LEN];
+	rc = qs_sha256(buf, len, d);
+	if (rc == 0 && memcmp(d, hash, QS_SHA256_LEN) != 0)
+		rc = QS_ECONFLICT;
+	return rc;
+}
+
+int qs_localfile_writer_open(struct qs_localfile_writer *w, int root_fd, const char *path)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	const char *name;
+	int rc = open_parent(root_fd, path, &w->dir_fd, &name);
+	if (rc != 0)
+		return rc;
+	w->name = qs_strdup(name);
+	if (w->name == NULL) {
+		close(w->dir_fd);
+		return QS_ENOMEM;
+	}
+	uint8_t rnd[8];
+	char hex[17];
+	for (int attempt = 0; attempt < 8; attempt++) {
+		if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd)) != 0)
+			break;
+		qs_hex_encode(rnd, sizeof(rnd), hex);
+		snprintf(w->tmp_name, sizeof(w->tmp_name), "%s%s", QS_LOCALFILE_TMP_PREFIX, hex);
+		w->fd = openat(w->dir_fd, w->tmp_name,
+			       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (w->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (w->fd < 0) {
+		rc = qs_err_from_errno(errno);
+		close(w->dir_fd);
+		qs_free(w->name);
+		w->name = NULL;
+		return rc != 0 ? rc : QS_EIO;
+	}
+	return 0;
+}
+
+int qs_localfile_writer_append(struct qs_localfile_writer *w, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	while (len > 0) {
+		ssize_t n = write(w->fd, b, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return qs_err_from_errno(errno);
+		b += n;
+		len -= (size_t)n;
+		w->written += (uint64_t)n;
+	}
+	return 0;
+}
+
+static void writer_close(struct qs_localfile_writer *w, bool remove_tmp)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	if (remove_tmp)
+		unlinkat(w->dir_fd, w->tmp_name, 0);
+	close(w->dir_fd);
+	w->dir_fd = -1;
+	qs_free(w->name);
+	w->name = NULL;
+}
+
+void qs_localfile_writer_abort(struct qs_localfile_writer *w)
+{
+	writer_close(w, true);
+}
+
+int qs_localfile_install(struct qs_localfile_writer *w, uint32_t mode, int64_t mtime_ns,
+			 bool fsync_now, const struct qs_fingerprint *expect,
+			 struct qs_fingerprint *installed)
+{
+	struct timespec ts[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
+	int rc = 0;
+	if (fchmod(w->fd, (mode_t)(mode & 07777u)) != 0 || futimens(w->fd, ts) != 0 ||
+	    (fsync_now && fsync(w->fd) != 0))
+		rc = qs_err_from_errno(errno);
+	struct stat st;
+	if (rc == 0) {
+		int r = fstatat(w->dir_fd, w->name, &st, AT_SYMLINK_NOFOLLOW);
+		if (r != 0 && errno != ENOENT) {
+			rc = qs_err_from_errno(errno);
+		} else if (expect == NULL ? r == 0 : r != 0) {
+			rc = QS_ECONFLICT;
+		} else if (expect != NULL) {
+			struct qs_fingerprint now;
+			qs_fingerprint_from_stat(&st, &now);
+			if (!qs_fingerprint_equal(&now, expect))
+				rc = QS_ECONFLICT; /* the user changed it: never overwrite */
+		}
+	}
+	if (rc == 0 && renameat(w->dir_fd, w->tmp_name, w->dir_fd, w->name) != 0)
+		rc = qs_err_from_errno(errno);
+	/* After the rename: it changes the inode's ctime, which the fingerprint includes. */
+	if (rc == 0 && fstat(w->fd, &st) == 0)
+		qs_fingerprint_from_stat(&st, installed);
+	else if (rc == 0)
+		rc = qs_err_from_errno(errno);
+	writer_close(w, rc != 0);
+	return rc;
+}

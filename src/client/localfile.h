@@ -1,0 +1,87 @@
+/* A client's view of files in a synced root: safe opening beneath the root (openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: nothing is ever read or written through a symlink or
+ * outside the root), hashing a file into its manifest and content identity, reading one
+ * chunk back for upload, and installing a received file atomically (temp file in the same
+ * directory, verified, renamed over the target only if the target is still what the index
+ * says). Blocking I/O: callers run these on the libuv thread pool. */
+#ifndef QS_CLIENT_LOCALFILE_H
+#define QS_CLIENT_LOCALFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "core/content.h"
+#include "core/manifest.h"
+
+/* Temp files of the client start with this; the ignore rules never sync them. */
+#define QS_LOCALFILE_TMP_PREFIX ".quics-tmp-"
+
+/* The stat fingerprint the index keeps: a change in any field means "re-read the file". */
+struct qs_fingerprint {
+	uint64_t size;
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+	uint64_t inode;
+	uint32_t mode; /* st_mode: type and permission bits */
+};
+
+void qs_fingerprint_from_stat(const struct stat *st, struct qs_fingerprint *out);
+bool qs_fingerprint_equal(const struct qs_fingerprint *a, const struct qs_fingerprint *b);
+
+/* What a path holds now. */
+struct qs_localfile {
+	enum qs_kind kind; /* QS_KIND_TOMBSTONE when the path does not exist */
+	uint32_t mode;     /* permission bits */
+	int64_t mtime_ns;
+	uint64_t size;
+	struct qs_fingerprint fp;
+	struct qs_manifest manifest; /* files */
+	char *target;                /* symlinks (heap) */
+	struct qs_content content;
+};
+
+void qs_localfile_init(struct qs_localfile *f);
+void qs_localfile_release(struct qs_localfile *f);
+
+/* Opens root-relative path (validated) beneath root_fd without following any symlink.
+ * Errors: QS_ENOENT, QS_EACCES (a symlink or an escape on the way), QS_EIO. */
+int qs_localfile_open(int root_fd, const char *path, int flags, int *fd_out);
+
+/* Stats and, for files, reads and chunks path into f (content identity included). If the
+ * file changes while being read (fingerprint before != after) returns QS_EAGAIN. Errors:
+ * QS_EAGAIN, QS_ENOENT is not an error (f->kind = tombstone), QS_EACCES, QS_EIO, QS_ENOMEM. */
+int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f);
+
+/* Reads the bytes [offset, offset+len) of path into buf and checks they hash to hash.
+ * Errors: QS_ECONFLICT (the file changed: the bytes no longer match), QS_ENOENT, QS_EIO. */
+int qs_localfile_read_chunk(int root_fd, const char *path, uint64_t offset, size_t len,
+			    const uint8_t hash[32], uint8_t *buf);
+
+/* A file being received: chunks are appended in manifest order to a temp file in the
+ * target's directory, then installed with qs_localfile_install. */
+struct qs_localfile_writer {
+	int dir_fd;
+	int fd;
+	char tmp_name[64];
+	char *name; /* the target's last component */
+	uint64_t written;
+};
+
+/* Creates the temp file for path (its directory must exist). Errors: QS_ENOENT, QS_EACCES,
+ * QS_EIO. */
+int qs_localfile_writer_open(struct qs_localfile_writer *w, int root_fd, const char *path);
+int qs_localfile_writer_append(struct qs_localfile_writer *w, const void *p, size_t len);
+/* Removes the temp file (an aborted receive). */
+void qs_localfile_writer_abort(struct qs_localfile_writer *w);
+/* Sets mode and mtime, optionally fsyncs, re-checks the target: it must be absent when
+ * expect is NULL, or match *expect (the index's fingerprint); otherwise the user changed
+ * it meanwhile and QS_ECONFLICT is returned (temp removed, target untouched). Then renames
+ * the temp over the target. On success *installed holds the new file's fingerprint.
+ * Errors: QS_ECONFLICT, QS_EIO. */
+int qs_localfile_install(struct qs_localfile_writer *w, uint32_t mode, int64_t mtime_ns,
+			 bool fsync_now, const struct qs_fingerprint *expect,
+			 struct qs_fingerprint *installed);
+
+#endif
