@@ -115,6 +115,12 @@ typedef int (*qs_meta_entry_fn)(void *arg, const char *path, const struct qs_ver
 int qs_meta_list(struct qs_meta *m, uint64_t root_id, const char *after, size_t limit,
 		 qs_meta_entry_fn fn, void *arg);
 
+/* Roots with name > after (byte order), at most limit, with whether client_id joined each;
+ * fn returning nonzero stops and is returned. */
+typedef int (*qs_meta_root_fn)(void *arg, uint64_t root_id, const char *name, bool joined);
+int qs_meta_roots(struct qs_meta *m, uint64_t client_id, const char *after, size_t limit,
+		  qs_meta_root_fn fn, void *arg);
+
 /* Members of a root (for MUST_SYNC fan-out). */
 typedef int (*qs_meta_id_fn)(void *arg, uint64_t id);
 int qs_meta_members(struct qs_meta *m, uint64_t root_id, qs_meta_id_fn fn, void *arg);
