@@ -1,0 +1,73 @@
+/* The qis daemon: owns the metadata store, the chunk store, the QUIC server and the
+ * sessions of connected clients.
+ *
+ * Concurrency model: one libuv loop thread runs everything: network I/O, transaction
+ * handlers, SQLite (single writer; each accepted version commits with synchronous=FULL
+ * before it is acknowledged). Password hashing (Argon2id, tens of ms) runs on the libuv
+ * thread pool; its result comes back to the loop thread, and a session that closed
+ * meanwhile is detected by a generation check. */
+#ifndef QS_SERVER_DAEMON_H
+#define QS_SERVER_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "net/quic.h"
+#include "store/chunks.h"
+#include "store/meta.h"
+
+struct qis_config {
+	const char *addr;        /* sync protocol bind address */
+	uint16_t quic_port;      /* 0 = free port */
+	uint16_t http_port;      /* admin REST on 127.0.0.1 */
+	const char *data_dir;    /* created 0700 */
+	const char *password;    /* server password to set on start, or NULL */
+	bool fast_password_hash; /* tests only: cheap Argon2 parameters */
+};
+
+struct qis_session;
+
+struct qis_daemon {
+	uv_loop_t *loop;
+	struct qis_config cfg;
+	struct qs_meta *meta;
+	struct qs_chunks *chunks;
+	struct qs_quic_server *quic;
+	struct qis_session *sessions;
+	uint64_t next_generation;
+	bool stopping;
+};
+
+/* Opens the stores under cfg->data_dir (creating them) and starts serving. Errors: QS_EIO,
+ * QS_EACCES, QS_ENOMEM, and the transport's. */
+int qis_daemon_start(uv_loop_t *loop, const struct qis_config *cfg, struct qis_daemon **out);
+/* Closes every connection; done runs when the loop may end; then qis_daemon_free. */
+void qis_daemon_stop(struct qis_daemon *d, void (*done)(void *arg), void *arg);
+void qis_daemon_free(struct qis_daemon *d);
+
+/* ---- internal to src/server ---- */
+
+struct qis_session {
+	struct qis_daemon *d;
+	struct qs_conn *conn;
+	uint64_t generation; /* unique per session: async work checks it is still alive */
+	uint64_t client_id;  /* 0 until AUTH succeeded */
+	unsigned failed_passwords;
+	struct qis_session *next, *prev;
+};
+
+/* The live session with this generation, or NULL. */
+struct qis_session *qis_session_find(struct qis_daemon *d, uint64_t generation);
+
+/* Handlers: each installs its ops on tx. Errors refuse the transaction. */
+int qis_tx_account(struct qis_session *s, struct qs_tx *tx, const char *name);
+int qis_tx_sync(struct qis_session *s, struct qs_tx *tx, const char *name);
+/* Pushes a new version of root/path to every other connected member (MUST_SYNC). */
+void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
+		      const char *path);
+/* Starts a full scan toward a session for every root it has joined (after AUTH). */
+void qis_scan_session(struct qis_session *s);
+
+#endif

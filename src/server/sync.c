@@ -1,0 +1,668 @@
+/* Sync transactions of the server: PLEASE_SYNC (a client proposes a version; chunks the
+ * server lacks are uploaded and verified first; the version is applied through
+ * qs_meta_apply and acknowledged only after it is durable), MUST_SYNC (every other
+ * connected member of the root is told at once, and sent the chunks it asks for), and
+ * FULL_SCAN (a client lists its base versions; the server pushes whatever it has newer). */
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/path.h"
+#include "core/filestate.h"
+#include "net/chunkrun.h"
+#include "net/txmsg.h"
+#include "server/reqrep.h"
+
+#define SCAN_PAGE 1000
+#define PUSH_QUEUE_BYTES ((uint64_t)16 << 20)
+
+static int64_t now_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool chunk_present(struct qis_daemon *d, const uint8_t *h)
+{
+	bool present = false;
+	return qs_chunks_has(d->chunks, h, &present) == 0 && present;
+}
+
+/* ---- PLEASE_SYNC ------------------------------------------------------------------------ */
+
+struct psync {
+	struct qis_session *s;
+	struct qs_tx *tx;
+	uint64_t client_id, root_id, base_version;
+	char *path;
+	enum qs_kind kind;
+	uint32_t mode;
+	int64_t mtime_ns;
+	uint64_t size;
+	struct qs_content content;
+	struct qs_buf enc; /* manifest encoding or symlink target */
+	uint8_t (*need)[QS_SHA256_LEN];
+	size_t n_need, next_need;
+	struct qs_chunk_rx rx;
+	bool got_request, done;
+};
+
+static void psync_free(struct psync *p)
+{
+	qs_free(p->path);
+	qs_free(p->need);
+	qs_buf_release(&p->enc);
+	qs_chunk_rx_release(&p->rx);
+	qs_free(p);
+}
+
+static void psync_error(struct psync *p, int err, const char *msg)
+{
+	if (p->done)
+		return;
+	p->done = true;
+	if (qs_tx_send_error(p->tx, qs_wire_error_code(err), msg) != 0)
+		qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
+}
+
+static void psync_reply(struct psync *p, Quics__PleaseSyncResponse *resp)
+{
+	p->done = true;
+	if (qs_tx_send_pb(p->tx, &resp->base) != 0 || qs_tx_finish(p->tx) != 0)
+		qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
+}
+
+static void reply_decision(struct psync *p, const struct qs_decision *dec)
+{
+	Quics__PleaseSyncResponse resp = QUICS__PLEASE_SYNC_RESPONSE__INIT;
+	Quics__PleaseSyncResponse__Accepted acc = QUICS__PLEASE_SYNC_RESPONSE__ACCEPTED__INIT;
+	Quics__PleaseSyncResponse__Conflict con = QUICS__PLEASE_SYNC_RESPONSE__CONFLICT__INIT;
+	if (dec->verdict == QS_VERDICT_CONFLICT) {
+		con.server_version = dec->version;
+		resp.result_case = QUICS__PLEASE_SYNC_RESPONSE__RESULT_CONFLICT;
+		resp.conflict = &con;
+	} else {
+		acc.version = dec->version;
+		resp.result_case = QUICS__PLEASE_SYNC_RESPONSE__RESULT_ACCEPTED;
+		resp.accepted = &acc;
+	}
+	psync_reply(p, &resp);
+}
+
+/* All chunks are stored: apply the version durably, answer, and tell the other clients. */
+static void psync_commit(struct psync *p)
+{
+	struct qs_cmd cmd;
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = QS_CMD_PUT_VERSION;
+	cmd.now_unix_ms = now_unix_ms();
+	cmd.client_id = p->client_id;
+	cmd.u.put_version.root_id = p->root_id;
+	cmd.u.put_version.path = p->path;
+	cmd.u.put_version.base_version = p->base_version;
+	cmd.u.put_version.file.content = p->content;
+	cmd.u.put_version.file.mode = p->mode;
+	cmd.u.put_version.file.mtime_ns = p->mtime_ns;
+	cmd.u.put_version.file.size = p->size;
+	cmd.u.put_version.file.manifest = p->enc.data;
+	cmd.u.put_version.file.manifest_len = p->enc.len;
+	struct qs_cmd_result res;
+	int rc = qs_meta_apply(p->s->d->meta, &cmd, &res);
+	if (rc != 0) {
+		psync_error(p, rc, "cannot apply the proposal");
+		return;
+	}
+	reply_decision(p, &res.decision);
+	if (res.decision.verdict == QS_VERDICT_FAST_FORWARD) {
+		qs_info("server", "event=version client=%llu root=%llu path=\"%s\" version=%llu",
+			(unsigned long long)p->client_id, (unsigned long long)p->root_id, p->path,
+			(unsigned long long)res.decision.version);
+		qis_push_version(p->s->d, p->client_id, p->root_id, p->path);
+	}
+}
+
+/* Which chunks of the manifest the server lacks, once each, in manifest order. */
+static int psync_find_missing(struct psync *p, const Quics__FileState *st)
+{
+	p->need = qs_calloc(st->n_manifest ? st->n_manifest : 1, sizeof(*p->need));
+	if (p->need == NULL)
+		return QS_ENOMEM;
+	for (size_t i = 0; i < st->n_manifest; i++) {
+		const uint8_t *h = st->manifest[i]->hash.data;
+		bool dup = false;
+		for (size_t k = 0; k < p->n_need && !dup; k++)
+			dup = memcmp(p->need[k], h, QS_SHA256_LEN) == 0;
+		if (!dup && !chunk_present(p->s->d, h))
+			memcpy(p->need[p->n_need++], h, QS_SHA256_LEN);
+	}
+	return 0;
+}
+
+static int psync_request(struct psync *p, const Quics__PleaseSyncRequest *req)
+{
+	struct qis_daemon *d = p->s->d;
+	if (req->state == NULL || qs_filestate_check(req->state) != 0)
+		return QS_EPROTO;
+	int rc = qs_path_check(req->path, strlen(req->path));
+	if (rc != 0)
+		return rc;
+	if (!qs_meta_is_member(d->meta, p->client_id, req->root_id))
+		return QS_EACCES;
+	p->root_id = req->root_id;
+	p->base_version = req->base_version;
+	p->path = qs_strdup(req->path);
+	if (p->path == NULL)
+		return QS_ENOMEM;
+	const Quics__FileState *st = req->state;
+	p->kind = (enum qs_kind)qs_filestate_kind(st->kind);
+	p->mode = st->mode;
+	p->mtime_ns = st->mtime_ns;
+	p->size = st->size;
+	rc = qs_filestate_content(st, &p->content, &p->enc);
+	if (rc != 0)
+		return rc;
+	/* Decide now so a stale proposal never uploads its chunks; the apply decides again. */
+	struct qs_version_entry cur;
+	rc = qs_meta_entry(d->meta, p->root_id, p->path, &cur, NULL, NULL);
+	if (rc != 0)
+		return rc;
+	struct qs_proposal prop = {p->base_version, p->content};
+	struct qs_decision dec;
+	rc = qs_version_decide(&cur, &prop, &dec);
+	if (rc != 0)
+		return rc;
+	if (dec.verdict != QS_VERDICT_FAST_FORWARD) {
+		reply_decision(p, &dec);
+		return 0;
+	}
+	if (st->inline_data.len > 0) {
+		rc = qs_chunks_put(d->chunks, st->manifest[0]->hash.data, st->inline_data.data,
+				   st->inline_data.len);
+		if (rc != 0)
+			return rc;
+	}
+	rc = psync_find_missing(p, st);
+	if (rc != 0)
+		return rc;
+	if (p->n_need == 0) {
+		psync_commit(p);
+		return 0;
+	}
+	Quics__PleaseSyncResponse resp = QUICS__PLEASE_SYNC_RESPONSE__INIT;
+	Quics__PleaseSyncResponse__NeedChunks nc = QUICS__PLEASE_SYNC_RESPONSE__NEED_CHUNKS__INIT;
+	ProtobufCBinaryData *hs = qs_calloc(p->n_need, sizeof(*hs));
+	if (hs == NULL)
+		return QS_ENOMEM;
+	for (size_t i = 0; i < p->n_need; i++) {
+		hs[i].data = p->need[i];
+		hs[i].len = QS_SHA256_LEN;
+	}
+	nc.n_hashes = p->n_need;
+	nc.hashes = hs;
+	resp.result_case = QUICS__PLEASE_SYNC_RESPONSE__RESULT_NEED_CHUNKS;
+	resp.need_chunks = &nc;
+	rc = qs_tx_send_pb(p->tx, &resp.base);
+	qs_free(hs);
+	return rc;
+}
+
+static int psync_on_msg(struct qs_tx *tx, const uint8_t *data, size_t len, void *arg)
+{
+	(void)tx;
+	struct psync *p = arg;
+	if (p->done)
+		return QS_EPROTO;
+	if (!p->got_request) {
+		p->got_request = true;
+		ProtobufCMessage *m;
+		int rc = qs_wire_unpack(&quics__please_sync_request__descriptor, data, len, NULL,
+					&m);
+		if (rc == 0) {
+			rc = psync_request(p, (const Quics__PleaseSyncRequest *)m);
+			qs_wire_free(m);
+		}
+		if (rc != 0)
+			psync_error(p, rc, qs_strerror(rc));
+		return 0;
+	}
+	if (p->next_need >= p->n_need)
+		return QS_EPROTO;
+	int rc = qs_chunk_rx_header(&p->rx, data, len, p->need[p->next_need]);
+	if (rc != 0)
+		psync_error(p, rc, "bad chunk header");
+	return 0;
+}
+
+static int psync_on_data(struct qs_tx *tx, const uint8_t *data, size_t len, uint64_t off,
+			 uint64_t total, void *arg)
+{
+	(void)tx;
+	(void)off;
+	(void)total;
+	struct psync *p = arg;
+	if (p->done)
+		return 0;
+	bool complete;
+	int rc = qs_chunk_rx_data(&p->rx, data, len, &complete);
+	if (rc == 0 && complete)
+		rc = qs_chunks_put(p->s->d->chunks, p->rx.hash, p->rx.data.data, p->rx.data.len);
+	if (rc != 0) {
+		psync_error(p, rc,
+			    rc == QS_EPROTO ? "chunk does not match its hash" : "store failed");
+		return 0;
+	}
+	if (complete && ++p->next_need == p->n_need)
+		psync_commit(p);
+	return 0;
+}
+
+static int psync_on_end(struct qs_tx *tx, void *arg)
+{
+	(void)tx;
+	struct psync *p = arg;
+	if (!p->done)
+		psync_error(p, QS_EPROTO, "stream ended before the proposal was complete");
+	return 0;
+}
+
+static void psync_on_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)tx;
+	(void)err;
+	psync_free(arg);
+}
+
+static const struct qs_tx_ops psync_ops = {
+	.on_msg = psync_on_msg,
+	.on_data = psync_on_data,
+	.on_end = psync_on_end,
+	.on_close = psync_on_close,
+};
+
+static int start_please_sync(struct qis_session *s, struct qs_tx *tx)
+{
+	struct psync *p = qs_calloc(1, sizeof(*p));
+	if (p == NULL)
+		return QS_ENOMEM;
+	p->s = s;
+	p->tx = tx;
+	p->client_id = s->client_id;
+	qs_buf_init(&p->enc, (size_t)40 << 20);
+	qs_chunk_rx_init(&p->rx);
+	qs_tx_set_ops(tx, &psync_ops, p);
+	return 0;
+}
+
+/* ---- MUST_SYNC -------------------------------------------------------------------------- */
+
+struct push {
+	uint64_t generation;
+	struct qis_daemon *d;
+	struct qs_tx *tx;
+	char *path;
+	struct qs_manifest manifest;
+	uint8_t (*want)[QS_SHA256_LEN];
+	size_t n_want, next_want;
+	bool got_want, finished;
+};
+
+static void push_free(struct push *p)
+{
+	qs_free(p->path);
+	qs_free(p->want);
+	qs_manifest_release(&p->manifest);
+	qs_free(p);
+}
+
+static bool in_manifest(const struct qs_manifest *m, const uint8_t *h)
+{
+	for (size_t i = 0; i < m->count; i++)
+		if (memcmp(m->chunks[i].sha256, h, QS_SHA256_LEN) == 0)
+			return true;
+	return false;
+}
+
+static void chunk_release(void *arg)
+{
+	qs_free(arg);
+}
+
+/* Sends wanted chunks while the transaction has room, then ends our half. */
+static void push_pump(struct push *p)
+{
+	while (p->next_want < p->n_want && qs_tx_writable(p->tx)) {
+		const uint8_t *h = p->want[p->next_want++];
+		uint8_t *data;
+		size_t len;
+		int rc = qs_chunks_get(p->d->chunks, h, &data, &len);
+		if (rc != 0) {
+			qs_chunk_send_missing(p->tx, h);
+			continue;
+		}
+		if (qs_chunk_send(p->tx, h, data, len, chunk_release, data) != 0) {
+			qs_free(data);
+			qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
+			return;
+		}
+	}
+	if (p->next_want == p->n_want && !p->finished) {
+		p->finished = true;
+		qs_tx_finish(p->tx);
+	}
+}
+
+static int push_on_msg(struct qs_tx *tx, const uint8_t *data, size_t len, void *arg)
+{
+	(void)tx;
+	struct push *p = arg;
+	ProtobufCMessage *m;
+	if (p->got_want) {
+		/* The client's SyncResult: it is done with this version. */
+		if (qs_wire_unpack(&quics__sync_result__descriptor, data, len, NULL, &m) == 0) {
+			const Quics__SyncResult *r = (const void *)m;
+			if (r->error != NULL)
+				qs_warn("server",
+					"event=push_failed path=\"%s\" code=%d msg=\"%s\"", p->path,
+					(int)r->error->code, r->error->message);
+			qs_wire_free(m);
+		}
+		return 0;
+	}
+	p->got_want = true;
+	int rc = qs_wire_unpack(&quics__chunk_want__descriptor, data, len, NULL, &m);
+	if (rc != 0)
+		return rc;
+	const Quics__ChunkWant *w = (const void *)m;
+	if (w->error == NULL && w->n_hashes > 0) {
+		p->want = qs_calloc(w->n_hashes, sizeof(*p->want));
+		if (p->want == NULL)
+			rc = QS_ENOMEM;
+		for (size_t i = 0; rc == 0 && i < w->n_hashes; i++) {
+			if (!in_manifest(&p->manifest, w->hashes[i].data))
+				rc = QS_EPROTO; /* only chunks of this version are served here */
+			else
+				memcpy(p->want[p->n_want++], w->hashes[i].data, QS_SHA256_LEN);
+		}
+	}
+	qs_wire_free(m);
+	if (rc == 0)
+		push_pump(p);
+	return rc;
+}
+
+static void push_on_writable(struct qs_tx *tx, void *arg)
+{
+	(void)tx;
+	push_pump(arg);
+}
+
+static void push_on_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)tx;
+	struct push *p = arg;
+	if (err != 0 && err != QS_ECONN)
+		qs_debug("server", "event=push_closed path=\"%s\" err=%s", p->path,
+			 qs_strerror(err));
+	push_free(p);
+}
+
+static const struct qs_tx_ops push_ops = {
+	.on_msg = push_on_msg,
+	.on_writable = push_on_writable,
+	.on_close = push_on_close,
+};
+
+/* Opens MUST_SYNC toward session s for the current entry of root/path. */
+static int push_to(struct qis_session *s, uint64_t root_id, const char *path)
+{
+	struct qis_daemon *d = s->d;
+	struct qs_version_entry e;
+	struct qs_meta_file f;
+	uint8_t *enc = NULL;
+	int rc = qs_meta_entry(d->meta, root_id, path, &e, &f, &enc);
+	if (rc != 0 || e.version == 0)
+		return rc;
+	struct push *p = qs_calloc(1, sizeof(*p));
+	if (p == NULL) {
+		qs_free(enc);
+		return QS_ENOMEM;
+	}
+	p->d = d;
+	p->generation = s->generation;
+	qs_manifest_init(&p->manifest);
+	p->path = qs_strdup(path);
+	rc = p->path == NULL ? QS_ENOMEM : 0;
+	char *target = NULL;
+	if (rc == 0 && e.content.kind == QS_KIND_FILE && enc != NULL)
+		rc = qs_manifest_decode(&p->manifest, enc, f.manifest_len);
+	if (rc == 0 && e.content.kind == QS_KIND_SYMLINK) {
+		target = qs_strndup((const char *)enc, f.manifest_len);
+		rc = target == NULL ? QS_ENOMEM : 0;
+	}
+	/* Small files travel inline so the client needs no second round trip. */
+	uint8_t *inl = NULL;
+	size_t inl_len = 0;
+	if (rc == 0 && e.content.kind == QS_KIND_FILE && p->manifest.count == 1 &&
+	    p->manifest.size_bytes <= QS_WIRE_INLINE_MAX &&
+	    qs_chunks_get(d->chunks, p->manifest.chunks[0].sha256, &inl, &inl_len) != 0)
+		inl = NULL;
+	struct qs_filestate_out fs;
+	if (rc == 0)
+		rc = qs_filestate_out_init(&fs, e.content.kind, f.mode, f.mtime_ns, &p->manifest,
+					   inl, inl_len, target);
+	if (rc == 0) {
+		Quics__MustSyncRequest req = QUICS__MUST_SYNC_REQUEST__INIT;
+		req.root_id = root_id;
+		req.path = p->path;
+		req.version = e.version;
+		req.state = &fs.st;
+		rc = qs_conn_open_tx(s->conn, "MUST_SYNC", &push_ops, p, &p->tx);
+		if (rc == 0 && (rc = qs_tx_send_pb(p->tx, &req.base)) != 0)
+			qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
+		qs_filestate_out_release(&fs);
+		if (rc == 0)
+			p = NULL; /* owned by the transaction now */
+	}
+	qs_free(inl);
+	qs_free(target);
+	qs_free(enc);
+	if (p != NULL && p->tx == NULL)
+		push_free(p);
+	return rc;
+}
+
+void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
+		      const char *path)
+{
+	for (struct qis_session *s = d->sessions; s != NULL; s = s->next) {
+		if (s->client_id == 0 || s->client_id == from_client ||
+		    !qs_meta_is_member(d->meta, s->client_id, root_id))
+			continue;
+		int rc = push_to(s, root_id, path);
+		if (rc != 0)
+			qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
+				(unsigned long long)s->client_id, path, qs_strerror(rc));
+	}
+}
+
+/* ---- FULL_SCAN -------------------------------------------------------------------------- */
+
+struct scan_entry {
+	char *path;
+	uint64_t version;
+	struct qs_content content;
+	bool seen; /* the client listed it */
+};
+
+struct scan {
+	struct qis_session *s;
+	struct qs_tx *tx;
+	uint64_t root_id;
+	struct scan_entry *e; /* the server's entries, in path order */
+	size_t n, cap, merge; /* merge: first entry not yet compared */
+	bool got_request, client_done;
+};
+
+static int scan_collect(void *arg, const char *path, const struct qs_version_entry *v)
+{
+	struct scan *sc = arg;
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 256;
+		struct scan_entry *ne = qs_realloc(sc->e, cap * sizeof(*ne));
+		if (ne == NULL)
+			return QS_ENOMEM;
+		sc->e = ne;
+		sc->cap = cap;
+	}
+	struct scan_entry *e = &sc->e[sc->n];
+	e->path = qs_strdup(path);
+	if (e->path == NULL)
+		return QS_ENOMEM;
+	e->version = v->version;
+	e->content = v->content;
+	e->seen = false;
+	sc->n++;
+	return 0;
+}
+
+static void scan_free(struct scan *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		qs_free(sc->e[i].path);
+	qs_free(sc->e);
+	qs_free(sc);
+}
+
+/* Sends the server's entries as pages. */
+static int scan_send_pages(struct scan *sc)
+{
+	size_t i = 0;
+	do {
+		size_t n = sc->n - i < SCAN_PAGE ? sc->n - i : SCAN_PAGE;
+		Quics__ScanEntry *es = qs_calloc(n ? n : 1, sizeof(*es));
+		Quics__ScanEntry **ps = qs_calloc(n ? n : 1, sizeof(*ps));
+		if (es == NULL || ps == NULL) {
+			qs_free(es);
+			qs_free(ps);
+			return QS_ENOMEM;
+		}
+		for (size_t k = 0; k < n; k++) {
+			Quics__ScanEntry init = QUICS__SCAN_ENTRY__INIT;
+			es[k] = init;
+			es[k].path = sc->e[i + k].path;
+			es[k].version = sc->e[i + k].version;
+			es[k].hash.data = sc->e[i + k].content.hash;
+			es[k].hash.len = QS_SHA256_LEN;
+			ps[k] = &es[k];
+		}
+		Quics__FullScanPage page = QUICS__FULL_SCAN_PAGE__INIT;
+		page.n_entries = n;
+		page.entries = ps;
+		i += n;
+		page.last = i == sc->n;
+		int rc = qs_tx_send_pb(sc->tx, &page.base);
+		qs_free(es);
+		qs_free(ps);
+		if (rc != 0)
+			return rc;
+	} while (i < sc->n);
+	return 0;
+}
+
+static void scan_push(struct scan *sc, size_t i)
+{
+	const struct scan_entry *e = &sc->e[i];
+	if (push_to(sc->s, sc->root_id, e->path) != 0)
+		qs_warn("server", "event=scan_push_failed path=\"%s\"", e->path);
+}
+
+static int scan_page(struct scan *sc, const Quics__FullScanPage *pg)
+{
+	for (size_t k = 0; k < pg->n_entries; k++) {
+		const Quics__ScanEntry *ce = pg->entries[k];
+		/* Server entries before this path: the client lacks them. */
+		while (sc->merge < sc->n && strcmp(sc->e[sc->merge].path, ce->path) < 0) {
+			if (sc->e[sc->merge].content.kind != QS_KIND_TOMBSTONE)
+				scan_push(sc, sc->merge);
+			sc->merge++;
+		}
+		if (sc->merge < sc->n && strcmp(sc->e[sc->merge].path, ce->path) == 0) {
+			if (sc->e[sc->merge].version > ce->version)
+				scan_push(sc, sc->merge);
+			sc->merge++;
+		}
+	}
+	if (pg->last) {
+		for (; sc->merge < sc->n; sc->merge++)
+			if (sc->e[sc->merge].content.kind != QS_KIND_TOMBSTONE)
+				scan_push(sc, sc->merge);
+		sc->client_done = true;
+		return qs_tx_finish(sc->tx);
+	}
+	return 0;
+}
+
+static int scan_on_msg(struct qs_tx *tx, const uint8_t *data, size_t len, void *arg)
+{
+	(void)tx;
+	struct scan *sc = arg;
+	ProtobufCMessage *m;
+	if (!sc->got_request) {
+		sc->got_request = true;
+		int rc = qs_wire_unpack(&quics__full_scan_request__descriptor, data, len, NULL, &m);
+		if (rc != 0)
+			return rc;
+		const Quics__FullScanRequest *req = (const void *)m;
+		sc->root_id = req->root_id;
+		if (!qs_meta_is_member(sc->s->d->meta, sc->s->client_id, sc->root_id))
+			rc = QS_EACCES;
+		if (rc == 0)
+			rc = qs_meta_list(sc->s->d->meta, sc->root_id, req->cursor, SIZE_MAX,
+					  scan_collect, sc);
+		qs_wire_free(m);
+		if (rc == 0)
+			rc = scan_send_pages(sc);
+		return rc;
+	}
+	if (sc->client_done)
+		return QS_EPROTO;
+	int rc = qs_wire_unpack(&quics__full_scan_page__descriptor, data, len, NULL, &m);
+	if (rc != 0)
+		return rc;
+	rc = scan_page(sc, (const Quics__FullScanPage *)m);
+	qs_wire_free(m);
+	return rc;
+}
+
+static void scan_on_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)tx;
+	(void)err;
+	scan_free(arg);
+}
+
+static const struct qs_tx_ops scan_ops = {.on_msg = scan_on_msg, .on_close = scan_on_close};
+
+static int start_full_scan(struct qis_session *s, struct qs_tx *tx)
+{
+	struct scan *sc = qs_calloc(1, sizeof(*sc));
+	if (sc == NULL)
+		return QS_ENOMEM;
+	sc->s = s;
+	sc->tx = tx;
+	qs_tx_set_ops(tx, &scan_ops, sc);
+	return 0;
+}
+
+int qis_tx_sync(struct qis_session *s, struct qs_tx *tx, const char *name)
+{
+	bool please = strcmp(name, "PLEASE_SYNC") == 0, scan = strcmp(name, "FULL_SCAN") == 0;
+	if (!please && !scan)
+		return QS_ENOENT;
+	if (s->client_id == 0)
+		return qis_refuse_unauthenticated(tx);
+	return please ? start_please_sync(s, tx) : start_full_scan(s, tx);
+}

@@ -1,0 +1,617 @@
+/* qis-probe: a protocol-level client for end-to-end tests of the qis server. It speaks the
+ * sync protocol directly (not through qic) so tests can send what a correct client never
+ * would. Scenarios print key=value lines; exit 0 means every expectation held.
+ *   accounts:  wrong server password refused; register; AUTH; a transaction before AUTH
+ *              refused; root register/list/join with wrong and right passwords
+ *   upload:    register + root, propose an inline file and a 9 MiB chunked file, re-propose
+ *              (same content: no new version), a stale base (conflict), a second client
+ *              receives MUST_SYNC with the bytes
+ *   hostile:   hostile paths, inconsistent FileStates, chunks that do not match their hash:
+ *              each gets an error reply and the server keeps serving */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/num.h"
+#include "core/filestate.h"
+#include "core/sha256.h"
+#include "core/wire.h"
+#include "net/chunkrun.h"
+#include "net/quic.h"
+#include "net/txmsg.h"
+
+static uv_loop_t *loop;
+static const char *host = "127.0.0.1", *fpr, *password, *scenario;
+static uint16_t port;
+static int failures;
+
+#define EXPECT(cond, ...)                                                                          \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			printf("FAIL %s:%d: ", __func__, __LINE__);                                \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+		}                                                                                  \
+	} while (0)
+
+/* ---- a client connection that the scenario drives step by step ------------------------- */
+
+struct peer {
+	struct qs_quic_client *cl;
+	struct qs_conn *conn;
+	uint64_t client_id;
+	uint8_t token[32];
+	/* MUST_SYNC received by this peer (the last one). */
+	char must_path[256];
+	uint64_t must_version;
+	uint8_t must_sha[32]; /* SHA-256 of the received content */
+	uint64_t must_bytes;
+	int must_count;
+};
+
+/* Runs the loop until cond becomes true or timeout_ms passes. */
+static bool wait_until(bool *cond, uint64_t timeout_ms)
+{
+	uint64_t end = uv_now(loop) + timeout_ms;
+	while (!*cond && uv_now(loop) < end) {
+		uv_run(loop, UV_RUN_ONCE);
+		uv_update_time(loop);
+	}
+	return *cond;
+}
+
+/* Keeps the loop alive while waiting (uv_run ONCE blocks only with active handles). */
+static uv_timer_t ticker;
+static void tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+static void on_connected(struct qs_conn *conn, void *arg)
+{
+	struct peer *p = arg;
+	p->conn = conn;
+}
+
+static void on_disconnected(struct qs_conn *conn, int err, void *arg)
+{
+	(void)conn;
+	(void)err;
+	struct peer *p = arg;
+	p->conn = NULL;
+}
+
+/* MUST_SYNC handling of a probe: want every chunk, hash what arrives, report. */
+struct must {
+	struct peer *p;
+	struct qs_sha256 h;
+	uint64_t bytes, version;
+	char path[256];
+	struct qs_chunk_rx rx;
+	size_t chunks_left;
+	bool got_req;
+};
+
+static void must_done(struct must *m, struct qs_tx *tx)
+{
+	Quics__SyncResult r = QUICS__SYNC_RESULT__INIT;
+	r.outcome = QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED;
+	qs_tx_send_pb(tx, &r.base);
+	qs_tx_finish(tx);
+	qs_sha256_digest(&m->h, m->p->must_sha);
+	m->p->must_bytes = m->bytes;
+	m->p->must_version = m->version;
+	snprintf(m->p->must_path, sizeof(m->p->must_path), "%s", m->path);
+	m->p->must_count++;
+}
+
+static int must_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
+{
+	struct must *m = arg;
+	if (m->got_req)
+		return qs_chunk_rx_header(&m->rx, d, len, NULL);
+	m->got_req = true;
+	ProtobufCMessage *msg;
+	int rc = qs_wire_unpack(&quics__must_sync_request__descriptor, d, len, NULL, &msg);
+	if (rc != 0)
+		return rc;
+	const Quics__MustSyncRequest *req = (const void *)msg;
+	snprintf(m->path, sizeof(m->path), "%s", req->path);
+	m->version = req->version;
+	Quics__ChunkWant w = QUICS__CHUNK_WANT__INIT;
+	ProtobufCBinaryData *hs = qs_calloc(req->state->n_manifest + 1, sizeof(*hs));
+	if (req->state->inline_data.len > 0) {
+		qs_sha256_update(&m->h, req->state->inline_data.data, req->state->inline_data.len);
+		m->bytes = req->state->inline_data.len;
+	} else {
+		for (size_t i = 0; i < req->state->n_manifest; i++)
+			hs[w.n_hashes++] = req->state->manifest[i]->hash;
+	}
+	w.hashes = hs;
+	m->chunks_left = w.n_hashes;
+	rc = qs_tx_send_pb(tx, &w.base);
+	qs_free(hs);
+	qs_wire_free(msg);
+	if (rc == 0 && m->chunks_left == 0)
+		must_done(m, tx);
+	return rc;
+}
+
+static int must_data(struct qs_tx *tx, const uint8_t *d, size_t len, uint64_t off, uint64_t tot,
+		     void *arg)
+{
+	(void)off;
+	(void)tot;
+	struct must *m = arg;
+	bool done;
+	int rc = qs_chunk_rx_data(&m->rx, d, len, &done);
+	if (rc == 0 && done) {
+		qs_sha256_update(&m->h, m->rx.data.data, m->rx.data.len);
+		m->bytes += m->rx.data.len;
+		if (--m->chunks_left == 0)
+			must_done(m, tx);
+	}
+	return rc;
+}
+
+static void must_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)tx;
+	(void)err;
+	struct must *m = arg;
+	qs_chunk_rx_release(&m->rx);
+	qs_sha256_release(&m->h);
+	qs_free(m);
+}
+
+static const struct qs_tx_ops must_ops = {
+	.on_msg = must_msg, .on_data = must_data, .on_close = must_close};
+
+static int on_tx_open(struct qs_conn *conn, struct qs_tx *tx, const char *name, void *arg)
+{
+	(void)conn;
+	if (strcmp(name, "MUST_SYNC") != 0)
+		return QS_ENOENT;
+	struct must *m = qs_calloc(1, sizeof(*m));
+	m->p = arg;
+	qs_sha256_init(&m->h);
+	qs_chunk_rx_init(&m->rx);
+	qs_tx_set_ops(tx, &must_ops, m);
+	return 0;
+}
+
+static void peer_connect(struct peer *p)
+{
+	struct qs_quic_client_config cfg;
+	qs_quic_client_config_default(&cfg);
+	cfg.host = host;
+	cfg.port = port;
+	cfg.pinned_fingerprint = fpr;
+	cfg.on_connected = on_connected;
+	cfg.on_disconnected = on_disconnected;
+	cfg.on_tx_open = on_tx_open;
+	cfg.arg = p;
+	if (qs_quic_client_new(loop, &cfg, &p->cl) != 0) {
+		printf("FAIL cannot create client\n");
+		exit(1);
+	}
+	uint64_t end = uv_now(loop) + 10000;
+	while (p->conn == NULL && uv_now(loop) < end) {
+		uv_run(loop, UV_RUN_ONCE);
+		uv_update_time(loop);
+	}
+	if (p->conn == NULL) {
+		printf("FAIL cannot connect\n");
+		exit(1);
+	}
+}
+
+/* ---- one request/reply transaction, synchronously from the scenario's point of view -------- */
+
+struct rr {
+	const ProtobufCMessageDescriptor *reply_desc;
+	ProtobufCMessage *reply; /* decoded reply (or ErrorReply as reply_desc: field 15) */
+	int err;                 /* transport-level result */
+	bool closed;
+	/* Chunks to send after a NeedChunks reply (PLEASE_SYNC). */
+	const uint8_t *file;
+	const struct qs_manifest *m;
+	bool corrupt; /* flip one byte of each chunk sent */
+	int replies;
+};
+
+static int rr_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
+{
+	struct rr *r = arg;
+	r->replies++;
+	if (r->reply != NULL)
+		qs_wire_free(r->reply);
+	r->reply = NULL;
+	int rc = qs_wire_unpack(r->reply_desc, d, len, NULL, &r->reply);
+	if (rc != 0)
+		return rc;
+	if (r->reply_desc != &quics__please_sync_response__descriptor)
+		return 0;
+	const Quics__PleaseSyncResponse *ps = (const void *)r->reply;
+	if (ps->result_case != QUICS__PLEASE_SYNC_RESPONSE__RESULT_NEED_CHUNKS)
+		return 0;
+	/* Send the chunks asked for, from the file buffer. */
+	for (size_t i = 0; i < ps->need_chunks->n_hashes; i++) {
+		uint64_t off = 0;
+		for (size_t k = 0; k < r->m->count; k++) {
+			if (memcmp(r->m->chunks[k].sha256, ps->need_chunks->hashes[i].data, 32) ==
+			    0) {
+				size_t n = r->m->chunks[k].len_bytes;
+				const uint8_t *src = r->file + off;
+				if (r->corrupt) {
+					uint8_t *copy = qs_malloc(n);
+					memcpy(copy, src, n);
+					copy[n / 2] ^= 0x55;
+					qs_chunk_send(tx, r->m->chunks[k].sha256, copy, n, qs_free,
+						      copy);
+				} else {
+					qs_chunk_send(tx, r->m->chunks[k].sha256, src, n, NULL,
+						      NULL);
+				}
+				break;
+			}
+			off += r->m->chunks[k].len_bytes;
+		}
+	}
+	qs_tx_finish(tx);
+	return 0;
+}
+
+static void rr_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)tx;
+	struct rr *r = arg;
+	r->err = err;
+	r->closed = true;
+}
+
+static const struct qs_tx_ops rr_ops = {.on_msg = rr_msg, .on_close = rr_close};
+
+/* Sends req on a new transaction `name`, waits for it to close; the reply is in r->reply. */
+static void rr_run(struct peer *p, const char *name, const ProtobufCMessage *req, struct rr *r)
+{
+	struct qs_tx *tx;
+	if (qs_conn_open_tx(p->conn, name, &rr_ops, r, &tx) != 0) {
+		r->err = QS_ECONN;
+		return;
+	}
+	qs_tx_send_pb(tx, req);
+	if (r->m == NULL || r->reply_desc != &quics__please_sync_response__descriptor)
+		qs_tx_finish(tx);
+	if (!wait_until(&r->closed, 20000))
+		r->err = QS_ETIMEDOUT;
+}
+
+static void rr_free(struct rr *r)
+{
+	qs_wire_free(r->reply);
+}
+
+/* The error code of a reply (0 when none). */
+static int reply_code(const struct rr *r)
+{
+	if (r->reply == NULL)
+		return -1;
+	const Quics__Error *e = qs_wire_reply_error(r->reply);
+	return e != NULL ? (int)e->code : 0;
+}
+
+/* ---- steps ---------------------------------------------------------------------------------- */
+
+static int do_register(struct peer *p, const char *pw, const char *name)
+{
+	Quics__RegisterClientRequest req = QUICS__REGISTER_CLIENT_REQUEST__INIT;
+	req.server_password = (char *)pw;
+	req.client_name = (char *)name;
+	struct rr r = {.reply_desc = &quics__register_client_response__descriptor};
+	rr_run(p, "REGISTER_CLIENT", &req.base, &r);
+	int code = reply_code(&r);
+	if (code == 0) {
+		const Quics__RegisterClientResponse *resp = (const void *)r.reply;
+		p->client_id = resp->client_id;
+		memcpy(p->token, resp->token.data, 32);
+	}
+	rr_free(&r);
+	return code;
+}
+
+static int do_auth(struct peer *p)
+{
+	Quics__AuthRequest req = QUICS__AUTH_REQUEST__INIT;
+	req.client_id = p->client_id;
+	req.token.data = p->token;
+	req.token.len = 32;
+	struct rr r = {.reply_desc = &quics__auth_response__descriptor};
+	rr_run(p, "AUTH", &req.base, &r);
+	int code = reply_code(&r);
+	rr_free(&r);
+	return code;
+}
+
+static int do_root(struct peer *p, const char *tx, const char *name, const char *pw,
+		   uint64_t *root_id)
+{
+	struct rr r;
+	memset(&r, 0, sizeof(r));
+	int code;
+	if (strcmp(tx, "REGISTER_ROOT") == 0) {
+		Quics__RegisterRootRequest req = QUICS__REGISTER_ROOT_REQUEST__INIT;
+		req.name = (char *)name;
+		req.password = (char *)pw;
+		r.reply_desc = &quics__register_root_response__descriptor;
+		rr_run(p, tx, &req.base, &r);
+		code = reply_code(&r);
+		if (code == 0)
+			*root_id = ((const Quics__RegisterRootResponse *)(const void *)r.reply)
+					   ->root_id;
+	} else {
+		Quics__JoinRootRequest req = QUICS__JOIN_ROOT_REQUEST__INIT;
+		req.name = (char *)name;
+		req.password = (char *)pw;
+		r.reply_desc = &quics__join_root_response__descriptor;
+		rr_run(p, tx, &req.base, &r);
+		code = reply_code(&r);
+		if (code == 0)
+			*root_id =
+				((const Quics__JoinRootResponse *)(const void *)r.reply)->root_id;
+	}
+	rr_free(&r);
+	return code;
+}
+
+/* Proposes path with content data[len] (a file) based on base; returns the reply code and
+ * the accepted version or the conflict's server version in *version. */
+static int do_propose(struct peer *p, uint64_t root, const char *path, uint64_t base,
+		      const uint8_t *data, size_t len, bool corrupt, uint64_t *version,
+		      bool *conflict)
+{
+	struct qs_manifest m;
+	qs_manifest_init(&m);
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < (1u << 20) ? len - off : (1u << 20); /* 1 MiB chunks */
+		uint8_t h[32];
+		qs_sha256(data + off, n, h);
+		qs_manifest_append(&m, h, (uint32_t)n);
+		off += n;
+	}
+	struct qs_filestate_out fs;
+	bool small = len <= QS_WIRE_INLINE_MAX && len > 0;
+	qs_filestate_out_init(&fs, QS_KIND_FILE, 0644, 1700000000000000000LL, &m,
+			      small ? data : NULL, len, NULL);
+	Quics__PleaseSyncRequest req = QUICS__PLEASE_SYNC_REQUEST__INIT;
+	req.root_id = root;
+	req.path = (char *)path;
+	req.base_version = base;
+	req.state = &fs.st;
+	struct rr r = {.reply_desc = &quics__please_sync_response__descriptor};
+	r.file = data;
+	r.m = &m;
+	r.corrupt = corrupt;
+	rr_run(p, "PLEASE_SYNC", &req.base, &r);
+	int code = reply_code(&r);
+	*conflict = false;
+	if (code == 0) {
+		const Quics__PleaseSyncResponse *ps = (const void *)r.reply;
+		if (ps->result_case == QUICS__PLEASE_SYNC_RESPONSE__RESULT_ACCEPTED)
+			*version = ps->accepted->version;
+		else if (ps->result_case == QUICS__PLEASE_SYNC_RESPONSE__RESULT_CONFLICT) {
+			*version = ps->conflict->server_version;
+			*conflict = true;
+		} else {
+			code = -2;
+		}
+	}
+	qs_filestate_out_release(&fs);
+	qs_manifest_release(&m);
+	rr_free(&r);
+	return code;
+}
+
+/* ---- scenarios ------------------------------------------------------------------------------ */
+
+static void setup_peer(struct peer *p, const char *name)
+{
+	peer_connect(p);
+	EXPECT(do_register(p, password, name) == 0, "register %s", name);
+	EXPECT(do_auth(p) == 0, "auth %s", name);
+}
+
+static void scenario_accounts(void)
+{
+	struct peer a = {0}, b = {0};
+	peer_connect(&a);
+	EXPECT(do_register(&a, "wrong", "a") > 0, "a wrong server password is refused");
+	uint64_t root;
+	EXPECT(do_root(&a, "REGISTER_ROOT", "docs", "rootpw", &root) ==
+		       QUICS__ERROR_CODE__ERROR_UNAUTHENTICATED,
+	       "transactions before AUTH are refused");
+	EXPECT(do_register(&a, password, "a") == 0, "register with the right password");
+	uint64_t id = a.client_id;
+	a.token[0] ^= 1;
+	EXPECT(do_auth(&a) != 0, "AUTH with a wrong token is refused");
+	a.token[0] ^= 1;
+	EXPECT(do_auth(&a) == 0, "AUTH with the token");
+	EXPECT(do_root(&a, "REGISTER_ROOT", "docs", "rootpw", &root) == 0, "register root");
+	EXPECT(do_root(&a, "REGISTER_ROOT", "docs", "other", &root) != 0, "duplicate root name");
+	setup_peer(&b, "b");
+	EXPECT(b.client_id != id, "client ids differ");
+	uint64_t joined = 0;
+	EXPECT(do_root(&b, "JOIN_ROOT", "docs", "nope", &joined) != 0, "wrong root password");
+	EXPECT(do_root(&b, "JOIN_ROOT", "nosuch", "rootpw", &joined) ==
+		       QUICS__ERROR_CODE__ERROR_NOT_FOUND,
+	       "unknown root");
+	EXPECT(do_root(&b, "JOIN_ROOT", "docs", "rootpw", &joined) == 0 && joined == root,
+	       "join with the root password");
+	printf("client_a=%llu client_b=%llu root=%llu\n", (unsigned long long)id,
+	       (unsigned long long)b.client_id, (unsigned long long)root);
+}
+
+static void scenario_upload(void)
+{
+	struct peer a = {0}, b = {0};
+	setup_peer(&a, "a");
+	setup_peer(&b, "b");
+	uint64_t root, joined;
+	EXPECT(do_root(&a, "REGISTER_ROOT", "photos", "pw", &root) == 0, "register root");
+	EXPECT(do_root(&b, "JOIN_ROOT", "photos", "pw", &joined) == 0, "join root");
+	uint64_t v;
+	bool conflict;
+	const char *small = "hello, world\n";
+	EXPECT(do_propose(&a, root, "notes/hello.txt", 0, (const uint8_t *)small, strlen(small),
+			  false, &v, &conflict) == 0 &&
+		       !conflict && v == 1,
+	       "inline file accepted as version 1 (got %llu)", (unsigned long long)v);
+	uint64_t end = uv_now(loop) + 10000;
+	while (b.must_count < 1 && uv_now(loop) < end)
+		uv_run(loop, UV_RUN_ONCE);
+	uint8_t want[32];
+	qs_sha256(small, strlen(small), want);
+	EXPECT(b.must_count == 1 && strcmp(b.must_path, "notes/hello.txt") == 0 &&
+		       b.must_version == 1 && memcmp(b.must_sha, want, 32) == 0,
+	       "the other client received MUST_SYNC with the bytes");
+	/* A 9 MiB file in 1 MiB chunks: the server asks for them, verifies, stores. */
+	size_t big_len = 9u << 20;
+	uint8_t *big = qs_malloc(big_len);
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = (uint8_t)(i * 2654435761u >> 13);
+	EXPECT(do_propose(&a, root, "big.bin", 0, big, big_len, false, &v, &conflict) == 0 &&
+		       v == 1,
+	       "chunked file accepted");
+	end = uv_now(loop) + 20000;
+	while (b.must_count < 2 && uv_now(loop) < end)
+		uv_run(loop, UV_RUN_ONCE);
+	qs_sha256(big, big_len, want);
+	EXPECT(b.must_count == 2 && b.must_bytes == big_len && memcmp(b.must_sha, want, 32) == 0,
+	       "the other client received the 9 MiB file intact");
+	/* Same content again with an old base: no conflict, no new version. */
+	EXPECT(do_propose(&a, root, "big.bin", 0, big, big_len, false, &v, &conflict) == 0 &&
+		       !conflict && v == 1,
+	       "same content is not a conflict");
+	/* A modification based on version 1 → version 2; then a stale one → conflict. */
+	big[0] ^= 1;
+	EXPECT(do_propose(&a, root, "big.bin", 1, big, big_len, false, &v, &conflict) == 0 &&
+		       v == 2,
+	       "modification is version 2");
+	big[1] ^= 1;
+	EXPECT(do_propose(&b, root, "big.bin", 1, big, big_len, false, &v, &conflict) == 0 &&
+		       conflict && v == 2,
+	       "a stale base with other content is a conflict");
+	qs_free(big);
+	printf("upload_ok=%d\n", failures == 0);
+}
+
+static void scenario_hostile(void)
+{
+	struct peer a = {0};
+	setup_peer(&a, "a");
+	uint64_t root, v;
+	bool conflict;
+	EXPECT(do_root(&a, "REGISTER_ROOT", "h", "pw", &root) == 0, "register root");
+	static const char *const paths[] = {"../x", "/etc/passwd", "a/../../x", "a//b",
+					    "./a",  "a\\b",        "",          "C:/x"};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		int code = do_propose(&a, root, paths[i], 0, (const uint8_t *)"x", 1, false, &v,
+				      &conflict);
+		EXPECT(code == QUICS__ERROR_CODE__ERROR_BAD_PATH || code > 0,
+		       "hostile path \"%s\" refused (code %d)", paths[i], code);
+	}
+	char longname[10001];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	EXPECT(do_propose(&a, root, longname, 0, (const uint8_t *)"x", 1, false, &v, &conflict) !=
+		       0,
+	       "a 10,000-byte name is refused");
+	/* Chunks that do not match their hash. */
+	size_t len = 3u << 20;
+	uint8_t *data = qs_malloc(len);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * 31);
+	EXPECT(do_propose(&a, root, "corrupt.bin", 0, data, len, true, &v, &conflict) ==
+		       QUICS__ERROR_CODE__ERROR_BAD_REQUEST,
+	       "chunks that do not match their hash are refused");
+	/* Not a member of the root. */
+	EXPECT(do_propose(&a, root + 1000, "x", 0, (const uint8_t *)"x", 1, false, &v, &conflict) !=
+		       0,
+	       "a root the client has not joined is refused");
+	/* The server still serves: a good proposal works. */
+	EXPECT(do_propose(&a, root, "fine.bin", 0, data, len, false, &v, &conflict) == 0 && v == 1,
+	       "the server keeps serving after hostile input");
+	qs_free(data);
+}
+
+/* After a kill -9 and restart following `upload`: the root, its membership rules and the
+ * acknowledged version 2 of big.bin are still there. */
+static void scenario_persisted(void)
+{
+	struct peer c = {0};
+	setup_peer(&c, "c");
+	uint64_t root, v;
+	bool conflict;
+	EXPECT(do_root(&c, "REGISTER_ROOT", "photos", "x", &root) ==
+		       QUICS__ERROR_CODE__ERROR_ALREADY_EXISTS,
+	       "the root survived the restart");
+	EXPECT(do_root(&c, "JOIN_ROOT", "photos", "pw", &root) == 0, "join the surviving root");
+	size_t big_len = 9u << 20;
+	uint8_t *big = qs_malloc(big_len);
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = (uint8_t)(i * 2654435761u >> 13);
+	EXPECT(do_propose(&c, root, "big.bin", 0, big, big_len, false, &v, &conflict) == 0 &&
+		       conflict && v == 2,
+	       "version 2 of big.bin survived (got conflict=%d version=%llu)", conflict,
+	       (unsigned long long)v);
+	qs_free(big);
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i + 1 < argc; i += 2) {
+		uint64_t n;
+		if (strcmp(argv[i], "--host") == 0)
+			host = argv[i + 1];
+		else if (strcmp(argv[i], "--port") == 0 &&
+			 qs_parse_u64(argv[i + 1], 65535, &n) == 0)
+			port = (uint16_t)n;
+		else if (strcmp(argv[i], "--fingerprint") == 0)
+			fpr = argv[i + 1];
+		else if (strcmp(argv[i], "--password") == 0)
+			password = argv[i + 1];
+		else if (strcmp(argv[i], "--scenario") == 0)
+			scenario = argv[i + 1];
+		else {
+			fprintf(stderr, "qis-probe: bad option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (port == 0 || password == NULL || scenario == NULL) {
+		fprintf(stderr, "usage: qis-probe --port P --password PW --scenario S "
+				"[--fingerprint F]\n");
+		return 2;
+	}
+	loop = uv_default_loop();
+	uv_timer_init(loop, &ticker);
+	uv_timer_start(&ticker, tick_cb, 50, 50);
+	if (strcmp(scenario, "accounts") == 0)
+		scenario_accounts();
+	else if (strcmp(scenario, "upload") == 0)
+		scenario_upload();
+	else if (strcmp(scenario, "hostile") == 0)
+		scenario_hostile();
+	else if (strcmp(scenario, "persisted") == 0)
+		scenario_persisted();
+	else {
+		fprintf(stderr, "qis-probe: unknown scenario %s\n", scenario);
+		return 2;
+	}
+	printf("failures=%d\n", failures);
+	return failures == 0 ? 0 : 1;
+}

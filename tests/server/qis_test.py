@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""End-to-end tests of qis: start the real server on a free port in a temporary data dir,
+run qis-probe scenarios against it, check what lands on disk. Usage: qis_test.py QIS PROBE TEST."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+QIS, PROBE, TEST = sys.argv[1], sys.argv[2], sys.argv[3]
+tmp = tempfile.mkdtemp(prefix="qs-qis-test-")
+procs = []
+PASSWORD = "server-secret"
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def start_qis(data="data"):
+    env = dict(os.environ, QUICS_TEST_FAST_HASH="1")
+    p = subprocess.Popen([QIS, "run", "--addr", "127.0.0.1", "--quic-port", "0", "--data",
+                          os.path.join(tmp, data), "--password", PASSWORD],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    procs.append(p)
+    seen = ""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        seen += line
+        m = re.search(r"connect a client: .* --port (\d+) .* --fingerprint (\w+)", line)
+        if m:
+            return p, int(m.group(1)), m.group(2)
+    fail("qis did not start: " + seen)
+
+
+def probe(port, fpr, scenario):
+    r = subprocess.run([PROBE, "--port", str(port), "--fingerprint", fpr, "--password", PASSWORD,
+                        "--scenario", scenario], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=240)
+    print(r.stdout[-4000:])
+    return r
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        out = p.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        fail("qis did not stop on SIGTERM")
+    print(out[-3000:])
+    if p.returncode != 0:
+        fail("qis exited with %d" % p.returncode)
+    if "AddressSanitizer" in out or "runtime error" in out:
+        fail("sanitizer report")
+
+
+def files_outside(data):
+    """Every file the test created outside the data dir (there must be none)."""
+    return [f for f in os.listdir(tmp) if f not in (data,)]
+
+
+def test_scenario(name):
+    srv, port, fpr = start_qis()
+    r = probe(port, fpr, name)
+    if r.returncode != 0:
+        fail("scenario %s failed" % name)
+    stop(srv)
+    if files_outside("data"):
+        fail("files written outside the data dir: %s" % files_outside("data"))
+    st = os.stat(os.path.join(tmp, "data"))
+    if st.st_mode & 0o077:
+        fail("data dir is open to others: %o" % st.st_mode)
+
+
+def test_restart():
+    # Versions acknowledged before a kill -9 are there after a restart.
+    srv, port, fpr = start_qis()
+    r = probe(port, fpr, "upload")
+    if r.returncode != 0:
+        fail("upload before the restart failed")
+    srv.kill()
+    srv.wait()
+    srv2, port2, fpr2 = start_qis()
+    if fpr2 != fpr:
+        fail("the certificate changed across a restart")
+    r = probe(port2, fpr2, "persisted")
+    if r.returncode != 0:
+        fail("acknowledged versions did not survive kill -9")
+    stop(srv2)
+
+
+def main():
+    try:
+        if TEST == "restart":
+            test_restart()
+        else:
+            test_scenario(TEST)
+        print("PASS", TEST)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
