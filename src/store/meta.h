@@ -28,7 +28,7 @@ enum qs_cmd_type {
 	QS_CMD_REGISTER_ROOT = 2,   /* new root (name, password hash); the client joins it */
 	QS_CMD_JOIN_ROOT = 3,
 	QS_CMD_LEAVE_ROOT = 4,
-	QS_CMD_PUT_VERSION = 5,     /* propose a version of a path (decided by core/version.h) */
+	QS_CMD_PUT_VERSION = 5, /* propose a version of a path (decided by core/version.h) */
 	QS_CMD_SET_SERVER_PASSWORD = 6,
 };
 
@@ -50,7 +50,8 @@ struct qs_cmd {
 	union {
 		struct {
 			char name[QS_META_NAME_MAX + 1];
-			uint8_t token_hash[32]; /* SHA-256 of the token; the token itself never stored */
+			uint8_t token_hash[32]; /* SHA-256 of the token; the token itself never
+						   stored */
 		} register_client;
 		struct {
 			char name[QS_META_NAME_MAX + 1];
@@ -72,7 +73,7 @@ struct qs_cmd {
 };
 
 struct qs_cmd_result {
-	uint64_t id; /* REGISTER_CLIENT: client id; REGISTER_ROOT: root id */
+	uint64_t id;                 /* REGISTER_CLIENT: client id; REGISTER_ROOT: root id */
 	struct qs_decision decision; /* PUT_VERSION: verdict and the resulting/current version */
 };
 
@@ -85,11 +86,28 @@ int qs_meta_schema_version(struct qs_meta *m);
 /* Applies one command atomically. Errors: QS_EEXIST (name taken), QS_ENOENT (unknown
  * client/root), QS_EACCES (client has not joined the root), QS_EPROTO (the version rules
  * refuse the proposal as malformed), QS_EIO. A conflict is not an error: it is the
- * decision's verdict. On error nothing changed. */
+ * decision's verdict. On error nothing changed. *res is written only on success.
+ * Also QS_EINVAL (a field no correct caller sends: a name that is empty, unterminated,
+ * longer than 255 bytes, not UTF-8 or with control characters; an empty or unterminated
+ * password hash; an invalid path; a manifest for a dir/tombstone; size above INT64_MAX; an
+ * unknown command type), QS_E2BIG (the new version would pass INT64_MAX), QS_ENOSPC.
+ * JOIN_ROOT of a member and LEAVE_ROOT of a non-member succeed and change nothing (retries
+ * get the same answer); the root password is checked by the caller before JOIN_ROOT.
+ * Commands that changed something are appended to the commands log (docs/store.md). */
 int qs_meta_apply(struct qs_meta *m, const struct qs_cmd *cmd, struct qs_cmd_result *res);
 
+/* Group commit. _begin opens one transaction that every qs_meta_apply joins until _commit;
+ * each command of the group still runs in its own SAVEPOINT, so a failing command rolls back
+ * only its own changes (its error is returned by qs_meta_apply, the others stay). Nothing of
+ * the group is durable, and no result of it may be acknowledged, until _commit returns 0.
+ * Queries see the group's uncommitted changes. _rollback discards the whole group (for
+ * instance when the chunks its commands reference could not be synced).
+ * Errors: QS_ESTATE (_begin inside a group, _commit/_rollback outside one), QS_EIO (the
+ * commit failed, or SQLite had already aborted the group after an I/O error in one of its
+ * commands: nothing of the group was stored), QS_ENOSPC. */
 int qs_meta_group_begin(struct qs_meta *m);
 int qs_meta_group_commit(struct qs_meta *m);
+int qs_meta_group_rollback(struct qs_meta *m);
 
 /* ---- queries (read-only) ---- */
 
@@ -105,12 +123,15 @@ int qs_meta_root_by_name(struct qs_meta *m, const char *name, uint64_t *root_id,
 bool qs_meta_is_member(struct qs_meta *m, uint64_t client_id, uint64_t root_id);
 
 /* The current entry of a path (version 0 and tombstone content when absent). The manifest
- * is copied into *manifest (caller frees with qs_free; NULL when empty). */
+ * is copied into *manifest (caller frees with qs_free; NULL when empty) and file->manifest
+ * points into that copy. file and manifest may be NULL when not wanted. Outputs are written
+ * only on success. Errors: QS_EINVAL (invalid path), QS_ENOMEM, QS_EIO. */
 int qs_meta_entry(struct qs_meta *m, uint64_t root_id, const char *path,
 		  struct qs_version_entry *entry, struct qs_meta_file *file, uint8_t **manifest);
 
-/* Calls fn for each current entry of a root with path > after (byte order), at most limit
- * entries; fn returning nonzero stops and is returned. */
+/* Calls fn for each current entry of a root with path > after (byte order; NULL: from the
+ * start), at most limit entries; fn returning nonzero stops and is returned. fn may run
+ * queries but must not apply commands. Errors: QS_EIO. */
 typedef int (*qs_meta_entry_fn)(void *arg, const char *path, const struct qs_version_entry *e);
 int qs_meta_list(struct qs_meta *m, uint64_t root_id, const char *after, size_t limit,
 		 qs_meta_entry_fn fn, void *arg);
@@ -121,7 +142,8 @@ typedef int (*qs_meta_root_fn)(void *arg, uint64_t root_id, const char *name, bo
 int qs_meta_roots(struct qs_meta *m, uint64_t client_id, const char *after, size_t limit,
 		  qs_meta_root_fn fn, void *arg);
 
-/* Members of a root (for MUST_SYNC fan-out). */
+/* Calls fn for each member of a root, in id order (for MUST_SYNC fan-out); the same rules
+ * for fn as qs_meta_list. Errors: QS_EIO. */
 typedef int (*qs_meta_id_fn)(void *arg, uint64_t id);
 int qs_meta_members(struct qs_meta *m, uint64_t root_id, qs_meta_id_fn fn, void *arg);
 

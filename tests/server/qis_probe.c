@@ -239,7 +239,7 @@ static int rr_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
 		return 0;
 	const Quics__PleaseSyncResponse *ps = (const void *)r->reply;
 	if (ps->result_case != QUICS__PLEASE_SYNC_RESPONSE__RESULT_NEED_CHUNKS)
-		return 0;
+		return r->replies == 1 ? qs_tx_finish(tx) : 0; /* a final answer: end our half */
 	/* Send the chunks asked for, from the file buffer. */
 	for (size_t i = 0; i < ps->need_chunks->n_hashes; i++) {
 		uint64_t off = 0;

@@ -1,0 +1,1030 @@
+/* Server metadata on SQLite (docs/store.md): the schema and its migrations, the command apply
+ * function that is the only writer (one transaction per command, or a SAVEPOINT inside a
+ * group), and the read-only queries. Owns one sqlite3 connection and its prepared statements.
+ * Invariants: every entries row points at its versions row (a foreign key); a versions row is
+ * never changed or deleted by a command; SQL text is constant and every value is bound. */
+#include "store/meta.h"
+
+#include <assert.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/path.h"
+#include "base/utf8.h"
+#include "core/manifest.h"
+#include "core/sha256.h"
+
+#define LOG_MODULE "store"
+/* Largest manifest a version may carry: the encoding of QS_MANIFEST_MAX_CHUNKS chunks. */
+#define META_MANIFEST_MAX                                                                          \
+	(QS_MANIFEST_HEADER_BYTES + QS_MANIFEST_ENTRY_BYTES * QS_MANIFEST_MAX_CHUNKS)
+#define META_PASSWORD_HASH_CAP 128 /* the size of every password_hash field in meta.h */
+#define SETTING_SERVER_PASSWORD "server_password_hash"
+
+/* Migrations, applied in order, each in its own transaction. Migration N is never edited once
+ * released: a schema change is a new entry N + 1 (ALTER TABLE, new tables, data moves). */
+struct migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+static const char migration_1_sql[] =
+	"PRAGMA application_id = 1364413764;" /* 'QSMD' */
+	"CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL) STRICT;"
+	"CREATE TABLE clients (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+	" token_hash BLOB NOT NULL CHECK (length(token_hash) = 32),"
+	" created_unix_ms INTEGER NOT NULL) STRICT;"
+	"CREATE TABLE roots (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+	" password_hash TEXT NOT NULL, created_by INTEGER NOT NULL REFERENCES clients(id),"
+	" created_unix_ms INTEGER NOT NULL) STRICT;"
+	"CREATE TABLE members (client INTEGER NOT NULL REFERENCES clients(id),"
+	" root INTEGER NOT NULL REFERENCES roots(id), joined_unix_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (client, root)) STRICT, WITHOUT ROWID;"
+	"CREATE INDEX members_by_root ON members (root, client);"
+	"CREATE TABLE versions (root INTEGER NOT NULL REFERENCES roots(id), path TEXT NOT NULL,"
+	" version INTEGER NOT NULL CHECK (version >= 1),"
+	" kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 3),"
+	" content_hash BLOB NOT NULL CHECK (length(content_hash) = 32),"
+	" mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL CHECK (size >= "
+	"0),"
+	" manifest BLOB, modified_by INTEGER NOT NULL REFERENCES clients(id),"
+	" accepted_unix_ms INTEGER NOT NULL, PRIMARY KEY (root, path, version)) STRICT;"
+	"CREATE TABLE entries (root INTEGER NOT NULL REFERENCES roots(id), path TEXT NOT NULL,"
+	" version INTEGER NOT NULL CHECK (version >= 1),"
+	" kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 3),"
+	" content_hash BLOB NOT NULL CHECK (length(content_hash) = 32),"
+	" mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL CHECK (size >= "
+	"0),"
+	" manifest BLOB, modified_by INTEGER NOT NULL REFERENCES clients(id),"
+	" accepted_unix_ms INTEGER NOT NULL, PRIMARY KEY (root, path),"
+	" FOREIGN KEY (root, path, version) REFERENCES versions (root, path, version)) STRICT;"
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID;"
+	"CREATE TABLE commands (seq INTEGER PRIMARY KEY AUTOINCREMENT, type INTEGER NOT NULL,"
+	" client INTEGER, root INTEGER, path TEXT, version INTEGER,"
+	" unix_ms INTEGER NOT NULL) STRICT;";
+
+static const struct migration migrations[] = {
+	{1, "initial schema", migration_1_sql},
+};
+#define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Prepared statements, made once at open. */
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_CLIENT_INSERT,
+	ST_CLIENT_EXISTS,
+	ST_CLIENT_TOKEN,
+	ST_ROOT_INSERT,
+	ST_ROOT_EXISTS,
+	ST_ROOT_BY_NAME,
+	ST_MEMBER_INSERT,
+	ST_MEMBER_DELETE,
+	ST_MEMBER_CHECK,
+	ST_ENTRY_HEAD,
+	ST_ENTRY_GET,
+	ST_VERSION_INSERT,
+	ST_ENTRY_UPSERT,
+	ST_SETTING_PUT,
+	ST_SETTING_GET,
+	ST_COMMAND_LOG,
+	ST_COUNT
+};
+
+#define FILE_COLUMNS                                                                               \
+	"root, path, version, kind, content_hash, mode, mtime_ns, size, manifest, modified_by,"    \
+	" accepted_unix_ms"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT command",
+	[ST_RELEASE] = "RELEASE command",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO command",
+	[ST_CLIENT_INSERT] = "INSERT INTO clients (name, token_hash, created_unix_ms)"
+			     " VALUES (?1, ?2, ?3)",
+	[ST_CLIENT_EXISTS] = "SELECT 1 FROM clients WHERE id = ?1",
+	[ST_CLIENT_TOKEN] = "SELECT token_hash FROM clients WHERE id = ?1",
+	[ST_ROOT_INSERT] = "INSERT INTO roots (name, password_hash, created_by, created_unix_ms)"
+			   " VALUES (?1, ?2, ?3, ?4)",
+	[ST_ROOT_EXISTS] = "SELECT 1 FROM roots WHERE id = ?1",
+	[ST_ROOT_BY_NAME] = "SELECT id, password_hash FROM roots WHERE name = ?1",
+	[ST_MEMBER_INSERT] = "INSERT OR IGNORE INTO members (client, root, joined_unix_ms)"
+			     " VALUES (?1, ?2, ?3)",
+	[ST_MEMBER_DELETE] = "DELETE FROM members WHERE client = ?1 AND root = ?2",
+	[ST_MEMBER_CHECK] = "SELECT 1 FROM members WHERE client = ?1 AND root = ?2",
+	[ST_ENTRY_HEAD] = "SELECT version, kind, content_hash FROM entries"
+			  " WHERE root = ?1 AND path = ?2",
+	[ST_ENTRY_GET] = "SELECT version, kind, content_hash, mode, mtime_ns, size, manifest"
+			 " FROM entries WHERE root = ?1 AND path = ?2",
+	[ST_VERSION_INSERT] = "INSERT INTO versions (" FILE_COLUMNS ")"
+			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[ST_ENTRY_UPSERT] = "INSERT INTO entries (" FILE_COLUMNS ")"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+			    " ON CONFLICT (root, path) DO UPDATE SET version = excluded.version,"
+			    " kind = excluded.kind, content_hash = excluded.content_hash,"
+			    " mode = excluded.mode, mtime_ns = excluded.mtime_ns,"
+			    " size = excluded.size, manifest = excluded.manifest,"
+			    " modified_by = excluded.modified_by,"
+			    " accepted_unix_ms = excluded.accepted_unix_ms",
+	[ST_SETTING_PUT] = "INSERT INTO settings (key, value) VALUES (?1, ?2)"
+			   " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	[ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
+	[ST_COMMAND_LOG] = "INSERT INTO commands (type, client, root, path, version, unix_ms)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+};
+
+struct qs_meta {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_COUNT];
+	int schema_version;
+	bool in_group;
+	bool group_failed; /* SQLite rolled the whole group back: only _commit/_rollback remain */
+};
+
+/* ---- SQLite helpers ---- */
+
+/* Maps a SQLite result code to a QS_E* code and logs what failed. */
+static int sql_err(struct qs_meta *m, int rc, const char *what)
+{
+	qs_error(LOG_MODULE, "op=%s sqlite=%d msg=\"%s\"", what, rc,
+		 m->db ? sqlite3_errmsg(m->db) : sqlite3_errstr(rc));
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM: return QS_ENOMEM;
+	case SQLITE_FULL: return QS_ENOSPC;
+	case SQLITE_TOOBIG: return QS_E2BIG;
+	default: return QS_EIO;
+	}
+}
+
+static sqlite3_stmt *stmt(struct qs_meta *m, enum stmt_id id)
+{
+	return m->stmt[id];
+}
+
+static void stmt_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Runs a statement that returns no rows (its binds already made) and resets it. */
+static int stmt_exec(struct qs_meta *m, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt *s = stmt(m, id);
+	int rc = sqlite3_step(s);
+	stmt_done(s);
+	return rc == SQLITE_DONE ? 0 : sql_err(m, rc, what);
+}
+
+/* Runs a "SELECT 1 ..." statement (its binds already made): *found tells whether it has a
+ * row. */
+static int stmt_exists(struct qs_meta *m, enum stmt_id id, bool *found, const char *what)
+{
+	sqlite3_stmt *s = stmt(m, id);
+	int rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_err(m, rc, what);
+	*found = rc == SQLITE_ROW;
+	return 0;
+}
+
+/* Ids are SQLite rowids: 1 .. INT64_MAX. */
+static bool id_valid(uint64_t id)
+{
+	return id >= 1 && id <= (uint64_t)INT64_MAX;
+}
+
+static int exec_static(struct qs_meta *m, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : sql_err(m, rc, what);
+}
+
+/* Reads one integer from a constant query with one row (PRAGMAs, counts). */
+static int query_int(struct qs_meta *m, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(m->db, sql, -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(s, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_OK ? 0 : sql_err(m, rc, sql);
+}
+
+/* ---- open, migrations ---- */
+
+/* The schema version the database is at: the highest applied migration, 0 for a new file.
+ * Errors: QS_EIO (a database that is not ours). */
+static int schema_read(struct qs_meta *m, int *version)
+{
+	int64_t app_id = 0, has_table = 0, objects = 0, v = 0;
+	int rc = query_int(m, "PRAGMA application_id", &app_id);
+	if (!rc)
+		rc = query_int(m,
+			       "SELECT count(*) FROM sqlite_master"
+			       " WHERE type = 'table' AND name = 'migrations'",
+			       &has_table);
+	if (!rc)
+		rc = query_int(m, "SELECT count(*) FROM sqlite_master", &objects);
+	if (!rc && has_table)
+		rc = query_int(m, "SELECT coalesce(max(version), 0) FROM migrations", &v);
+	if (rc)
+		return rc;
+	if ((app_id != 0 && app_id != 1364413764) || (!has_table && objects > 0)) {
+		qs_error(LOG_MODULE, "op=open err=\"not a QUIC-S metadata database\"");
+		return QS_EIO;
+	}
+	if (v < 0 || v > INT32_MAX)
+		return QS_EIO;
+	*version = (int)v;
+	return 0;
+}
+
+static int migration_record(struct qs_meta *m, const struct migration *mig)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(m->db, "INSERT INTO migrations (version, name) VALUES (?1, ?2)",
+				    -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int(s, 1, mig->version);
+		sqlite3_bind_text(s, 2, mig->name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : sql_err(m, rc, "migration record");
+}
+
+/* Applies the next migration if one is due, in its own transaction; *done when the schema is
+ * current. Reading the version inside the transaction makes two openers safe. */
+static int migrate_step(struct qs_meta *m, bool *done)
+{
+	int version = 0;
+	int rc = exec_static(m, "BEGIN IMMEDIATE", "migrate begin");
+	if (rc)
+		return rc;
+	rc = schema_read(m, &version);
+	if (!rc && version > MIGRATIONS_N) {
+		qs_error(LOG_MODULE,
+			 "op=open err=\"database schema version %d is newer than this build's %d:"
+			 " upgrade qis\"",
+			 version, MIGRATIONS_N);
+		rc = QS_EIO;
+	}
+	*done = rc || version == MIGRATIONS_N;
+	if (!rc && !*done) {
+		const struct migration *mig = &migrations[version];
+		assert(mig->version == version + 1);
+		rc = exec_static(m, mig->sql, mig->name);
+		if (!rc)
+			rc = migration_record(m, mig);
+		if (!rc)
+			qs_info(LOG_MODULE, "op=migrate version=%d name=\"%s\"", mig->version,
+				mig->name);
+	}
+	if (!rc)
+		rc = exec_static(m, "COMMIT", "migrate commit");
+	if (rc) {
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	m->schema_version = version + (*done ? 0 : 1);
+	return 0;
+}
+
+static int migrate(struct qs_meta *m)
+{
+	bool done = false;
+	int rc = 0;
+	while (!rc && !done)
+		rc = migrate_step(m, &done);
+	return rc;
+}
+
+static int configure(struct qs_meta *m)
+{
+	int on = 1;
+	sqlite3_extended_result_codes(m->db, 1);
+	sqlite3_busy_timeout(m->db, 5000);
+	sqlite3_db_config(m->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on);
+	sqlite3_db_config(m->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, &on);
+	int rc = exec_static(m, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;", "pragmas");
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = NULL;
+	rc = sqlite3_prepare_v2(m->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+	bool wal = false;
+	if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+		const unsigned char *mode = sqlite3_column_text(s, 0);
+		wal = mode && strcmp((const char *)mode, "wal") == 0;
+	}
+	sqlite3_finalize(s);
+	if (!wal) {
+		qs_error(LOG_MODULE, "op=open err=\"cannot switch to WAL mode\"");
+		return QS_EIO;
+	}
+	return 0;
+}
+
+static int prepare_all(struct qs_meta *m)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(m->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					    &m->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return sql_err(m, rc, stmt_sql[i]);
+	}
+	return 0;
+}
+
+int qs_meta_open(const char *path, struct qs_meta **out)
+{
+	struct qs_meta *m = qs_calloc(1, sizeof(*m));
+	if (!m)
+		return QS_ENOMEM;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXRESCODE;
+	int rc = sqlite3_open_v2(path, &m->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		rc = rc == SQLITE_NOMEM ? QS_ENOMEM : sql_err(m, rc, "open");
+		goto out;
+	}
+	rc = configure(m);
+	if (!rc)
+		rc = migrate(m);
+	if (!rc)
+		rc = prepare_all(m);
+out:
+	if (rc) {
+		qs_meta_close(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void qs_meta_close(struct qs_meta *m)
+{
+	if (!m)
+		return;
+	if (m->in_group && m->db && !sqlite3_get_autocommit(m->db)) {
+		qs_warn(LOG_MODULE, "op=close err=\"uncommitted group discarded\"");
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(m->stmt[i]);
+	sqlite3_close(m->db);
+	qs_free(m);
+}
+
+int qs_meta_schema_version(struct qs_meta *m)
+{
+	return m->schema_version;
+}
+
+/* ---- command checks ---- */
+
+/* A name field: NUL-terminated inside its array, 1..255 bytes of UTF-8 without control
+ * characters (names are shown in listings and logs). */
+static bool name_valid(const char name[QS_META_NAME_MAX + 1])
+{
+	size_t len = strnlen(name, QS_META_NAME_MAX + 1);
+	if (len == 0 || len > QS_META_NAME_MAX || !qs_utf8_valid_nonul(name, len))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* A password hash field: a NUL-terminated, non-empty ASCII string inside its array. */
+static bool password_hash_valid(const char hash[META_PASSWORD_HASH_CAP])
+{
+	size_t len = strnlen(hash, META_PASSWORD_HASH_CAP);
+	if (len == 0 || len == META_PASSWORD_HASH_CAP)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)hash[i];
+		if (c <= 0x20 || c >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static int client_exists(struct qs_meta *m, uint64_t client_id, bool *found)
+{
+	if (!id_valid(client_id)) {
+		*found = false;
+		return 0;
+	}
+	sqlite3_bind_int64(stmt(m, ST_CLIENT_EXISTS), 1, (int64_t)client_id);
+	return stmt_exists(m, ST_CLIENT_EXISTS, found, "client exists");
+}
+
+static int root_exists(struct qs_meta *m, uint64_t root_id, bool *found)
+{
+	if (!id_valid(root_id)) {
+		*found = false;
+		return 0;
+	}
+	sqlite3_bind_int64(stmt(m, ST_ROOT_EXISTS), 1, (int64_t)root_id);
+	return stmt_exists(m, ST_ROOT_EXISTS, found, "root exists");
+}
+
+static int member_check(struct qs_meta *m, uint64_t client_id, uint64_t root_id, bool *found)
+{
+	if (!id_valid(client_id) || !id_valid(root_id)) {
+		*found = false;
+		return 0;
+	}
+	sqlite3_stmt *s = stmt(m, ST_MEMBER_CHECK);
+	sqlite3_bind_int64(s, 1, (int64_t)client_id);
+	sqlite3_bind_int64(s, 2, (int64_t)root_id);
+	return stmt_exists(m, ST_MEMBER_CHECK, found, "member check");
+}
+
+/* Both the acting client and the root exist. Errors: QS_ENOENT, QS_EIO. */
+static int client_and_root(struct qs_meta *m, uint64_t client_id, uint64_t root_id)
+{
+	bool client = false, root = false;
+	int rc = client_exists(m, client_id, &client);
+	if (!rc)
+		rc = root_exists(m, root_id, &root);
+	if (!rc && (!client || !root))
+		rc = QS_ENOENT;
+	return rc;
+}
+
+/* Appends the command to the commands log (only commands that changed something). */
+static int command_log(struct qs_meta *m, const struct qs_cmd *c, uint64_t client_id,
+		       uint64_t root_id, const char *path, uint64_t version)
+{
+	sqlite3_stmt *s = stmt(m, ST_COMMAND_LOG);
+	sqlite3_bind_int(s, 1, (int)c->type);
+	if (client_id)
+		sqlite3_bind_int64(s, 2, (int64_t)client_id);
+	if (root_id)
+		sqlite3_bind_int64(s, 3, (int64_t)root_id);
+	if (path)
+		sqlite3_bind_text(s, 4, path, -1, SQLITE_STATIC);
+	if (version)
+		sqlite3_bind_int64(s, 5, (int64_t)version);
+	sqlite3_bind_int64(s, 6, c->now_unix_ms);
+	return stmt_exec(m, ST_COMMAND_LOG, "command log");
+}
+
+/* ---- commands ---- */
+
+static int apply_register_client(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+{
+	if (!name_valid(c->u.register_client.name))
+		return QS_EINVAL;
+	sqlite3_stmt *s = stmt(m, ST_CLIENT_INSERT);
+	sqlite3_bind_text(s, 1, c->u.register_client.name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, c->u.register_client.token_hash, QS_SHA256_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, c->now_unix_ms);
+	int rc = stmt_exec(m, ST_CLIENT_INSERT, "client insert");
+	if (rc)
+		return rc;
+	r->id = (uint64_t)sqlite3_last_insert_rowid(m->db);
+	return command_log(m, c, r->id, 0, NULL, 0);
+}
+
+static int apply_register_root(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+{
+	bool client = false;
+	if (!name_valid(c->u.register_root.name) ||
+	    !password_hash_valid(c->u.register_root.password_hash))
+		return QS_EINVAL;
+	int rc = client_exists(m, c->client_id, &client);
+	if (rc || !client)
+		return rc ? rc : QS_ENOENT;
+	sqlite3_stmt *s = stmt(m, ST_ROOT_INSERT);
+	sqlite3_bind_text(s, 1, c->u.register_root.name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, c->u.register_root.password_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)c->client_id);
+	sqlite3_bind_int64(s, 4, c->now_unix_ms);
+	rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		return QS_EEXIST;
+	if (rc != SQLITE_DONE)
+		return sql_err(m, rc, "root insert");
+	uint64_t root_id = (uint64_t)sqlite3_last_insert_rowid(m->db);
+	s = stmt(m, ST_MEMBER_INSERT);
+	sqlite3_bind_int64(s, 1, (int64_t)c->client_id);
+	sqlite3_bind_int64(s, 2, (int64_t)root_id);
+	sqlite3_bind_int64(s, 3, c->now_unix_ms);
+	rc = stmt_exec(m, ST_MEMBER_INSERT, "member insert");
+	if (!rc)
+		rc = command_log(m, c, c->client_id, root_id, NULL, 0);
+	if (!rc)
+		r->id = root_id;
+	return rc;
+}
+
+/* JOIN_ROOT and LEAVE_ROOT: idempotent (joining twice or leaving a root one is not in changes
+ * nothing and succeeds, so a retried request gets the same answer). The root password is the
+ * daemon's check, made before it issues the command. */
+static int apply_membership(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+{
+	bool join = c->type == QS_CMD_JOIN_ROOT;
+	uint64_t root_id = join ? c->u.join_root.root_id : c->u.leave_root.root_id;
+	int rc = client_and_root(m, c->client_id, root_id);
+	if (rc)
+		return rc;
+	enum stmt_id id = join ? ST_MEMBER_INSERT : ST_MEMBER_DELETE;
+	sqlite3_stmt *s = stmt(m, id);
+	sqlite3_bind_int64(s, 1, (int64_t)c->client_id);
+	sqlite3_bind_int64(s, 2, (int64_t)root_id);
+	if (join)
+		sqlite3_bind_int64(s, 3, c->now_unix_ms);
+	rc = stmt_exec(m, id, join ? "member insert" : "member delete");
+	if (!rc && sqlite3_changes(m->db) > 0)
+		rc = command_log(m, c, c->client_id, root_id, NULL, 0);
+	if (!rc)
+		r->id = root_id;
+	return rc;
+}
+
+static int apply_set_server_password(struct qs_meta *m, const struct qs_cmd *c)
+{
+	if (!password_hash_valid(c->u.set_server_password.password_hash))
+		return QS_EINVAL;
+	sqlite3_stmt *s = stmt(m, ST_SETTING_PUT);
+	sqlite3_bind_text(s, 1, SETTING_SERVER_PASSWORD, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, c->u.set_server_password.password_hash, -1, SQLITE_STATIC);
+	int rc = stmt_exec(m, ST_SETTING_PUT, "setting put");
+	return rc ? rc : command_log(m, c, 0, 0, NULL, 0);
+}
+
+/* Directories and tombstones have no content: their hash is stored as zeros. */
+static bool kind_has_hash(enum qs_kind kind)
+{
+	return kind == QS_KIND_FILE || kind == QS_KIND_SYMLINK;
+}
+
+/* Reads a kind and content hash from columns (kind_col, kind_col + 1) of a row. Errors:
+ * QS_EIO (a value no command writes: the database was changed behind our back). */
+static int column_content(sqlite3_stmt *s, int kind_col, struct qs_content *out)
+{
+	int64_t kind = sqlite3_column_int64(s, kind_col);
+	const void *hash = sqlite3_column_blob(s, kind_col + 1);
+	if (kind < QS_KIND_TOMBSTONE || kind > QS_KIND_SYMLINK || !hash ||
+	    sqlite3_column_bytes(s, kind_col + 1) != QS_CONTENT_HASH_LEN)
+		return QS_EIO;
+	memset(out, 0, sizeof(*out));
+	out->kind = (enum qs_kind)kind;
+	memcpy(out->hash, hash, QS_CONTENT_HASH_LEN);
+	return 0;
+}
+
+/* The current entry of (root, path) for deciding: version and content. */
+static int entry_head(struct qs_meta *m, uint64_t root_id, const char *path,
+		      struct qs_version_entry *out)
+{
+	sqlite3_stmt *s = stmt(m, ST_ENTRY_HEAD);
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	struct qs_version_entry e;
+	memset(&e, 0, sizeof(e));
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(s, 0);
+		rc = v >= 1 ? column_content(s, 1, &e.content) : QS_EIO;
+		e.version = (uint64_t)v;
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : sql_err(m, rc, "entry head");
+	}
+	stmt_done(s);
+	if (rc == QS_EIO)
+		qs_error(LOG_MODULE, "op=entry err=\"invalid stored entry\" root=%llu",
+			 (unsigned long long)root_id);
+	if (!rc)
+		*out = e;
+	return rc;
+}
+
+/* Binds the 11 FILE_COLUMNS of a version row to s. */
+static void bind_version(sqlite3_stmt *s, const struct qs_cmd *c, uint64_t version)
+{
+	const struct qs_meta_file *f = &c->u.put_version.file;
+	static const uint8_t zero_hash[QS_CONTENT_HASH_LEN];
+	sqlite3_bind_int64(s, 1, (int64_t)c->u.put_version.root_id);
+	sqlite3_bind_text(s, 2, c->u.put_version.path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)version);
+	sqlite3_bind_int(s, 4, (int)f->content.kind);
+	sqlite3_bind_blob(s, 5, kind_has_hash(f->content.kind) ? f->content.hash : zero_hash,
+			  QS_CONTENT_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (int64_t)f->mode);
+	sqlite3_bind_int64(s, 7, f->mtime_ns);
+	sqlite3_bind_int64(s, 8, (int64_t)f->size);
+	if (f->manifest_len > 0)
+		sqlite3_bind_blob64(s, 9, f->manifest, f->manifest_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 10, (int64_t)c->client_id);
+	sqlite3_bind_int64(s, 11, c->now_unix_ms);
+}
+
+/* The path and file fields of a PUT_VERSION, beyond what the version rules check. */
+static bool put_fields_valid(const struct qs_cmd *c)
+{
+	const char *path = c->u.put_version.path;
+	const struct qs_meta_file *f = &c->u.put_version.file;
+	if (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0)
+		return false;
+	if (f->size > (uint64_t)INT64_MAX || f->manifest_len > META_MANIFEST_MAX)
+		return false;
+	if (f->manifest_len > 0 && !f->manifest)
+		return false;
+	/* Only files (a manifest) and symlinks (the target) carry bytes. */
+	return f->manifest_len == 0 || kind_has_hash(f->content.kind);
+}
+
+/* Stores version `version` of the path and makes it the current entry. */
+static int put_store(struct qs_meta *m, const struct qs_cmd *c, uint64_t version)
+{
+	bind_version(stmt(m, ST_VERSION_INSERT), c, version);
+	int rc = stmt_exec(m, ST_VERSION_INSERT, "version insert");
+	if (rc)
+		return rc;
+	bind_version(stmt(m, ST_ENTRY_UPSERT), c, version);
+	rc = stmt_exec(m, ST_ENTRY_UPSERT, "entry upsert");
+	if (rc)
+		return rc;
+	return command_log(m, c, c->client_id, c->u.put_version.root_id, c->u.put_version.path,
+			   version);
+}
+
+static int apply_put_version(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+{
+	uint64_t root_id = c->u.put_version.root_id;
+	bool member = false;
+	int rc = client_and_root(m, c->client_id, root_id);
+	if (!rc)
+		rc = member_check(m, c->client_id, root_id, &member);
+	if (rc)
+		return rc;
+	if (!member)
+		return QS_EACCES;
+	if (!put_fields_valid(c))
+		return QS_EINVAL;
+	struct qs_version_entry cur;
+	rc = entry_head(m, root_id, c->u.put_version.path, &cur);
+	if (rc)
+		return rc;
+	struct qs_proposal p = {c->u.put_version.base_version, c->u.put_version.file.content};
+	struct qs_decision d;
+	rc = qs_version_decide(&cur, &p, &d);
+	if (rc)
+		return rc == QS_EINVAL ? QS_EIO : rc; /* EINVAL: the stored entry is invalid */
+	if (d.verdict == QS_VERDICT_FAST_FORWARD) {
+		if (d.version > (uint64_t)INT64_MAX)
+			return QS_E2BIG;
+		rc = put_store(m, c, d.version);
+	}
+	if (!rc)
+		r->decision = d;
+	return rc;
+}
+
+static int apply_command(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+{
+	switch (c->type) {
+	case QS_CMD_REGISTER_CLIENT: return apply_register_client(m, c, r);
+	case QS_CMD_REGISTER_ROOT: return apply_register_root(m, c, r);
+	case QS_CMD_JOIN_ROOT:
+	case QS_CMD_LEAVE_ROOT: return apply_membership(m, c, r);
+	case QS_CMD_PUT_VERSION: return apply_put_version(m, c, r);
+	case QS_CMD_SET_SERVER_PASSWORD: return apply_set_server_password(m, c);
+	default: return QS_EINVAL;
+	}
+}
+
+/* ---- transactions ---- */
+
+/* Inside a group: the command runs in a SAVEPOINT, so a failing command rolls back only its
+ * own changes. If SQLite itself ended the transaction (an I/O error, a full disk), the whole
+ * group is lost: it is marked failed and its commit reports it. */
+static int apply_in_group(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+{
+	if (m->group_failed)
+		return QS_EIO;
+	int rc = stmt_exec(m, ST_SAVEPOINT, "savepoint");
+	if (rc)
+		return rc;
+	rc = apply_command(m, c, r);
+	if (rc) {
+		if (sqlite3_get_autocommit(m->db)) {
+			m->group_failed = true;
+			return rc;
+		}
+		stmt_exec(m, ST_ROLLBACK_TO, "rollback to");
+	}
+	int release = stmt_exec(m, ST_RELEASE, "release");
+	return rc ? rc : release;
+}
+
+int qs_meta_apply(struct qs_meta *m, const struct qs_cmd *cmd, struct qs_cmd_result *res)
+{
+	struct qs_cmd_result r;
+	memset(&r, 0, sizeof(r));
+	int rc;
+	if (m->in_group) {
+		rc = apply_in_group(m, cmd, &r);
+		goto out;
+	}
+	rc = stmt_exec(m, ST_BEGIN, "begin");
+	if (rc)
+		goto out;
+	rc = apply_command(m, cmd, &r);
+	if (!rc)
+		rc = stmt_exec(m, ST_COMMIT, "commit");
+	if (rc && !sqlite3_get_autocommit(m->db))
+		stmt_exec(m, ST_ROLLBACK, "rollback");
+out:
+	if (!rc)
+		*res = r;
+	return rc;
+}
+
+int qs_meta_group_begin(struct qs_meta *m)
+{
+	if (m->in_group)
+		return QS_ESTATE;
+	int rc = stmt_exec(m, ST_BEGIN, "group begin");
+	if (rc)
+		return rc;
+	m->in_group = true;
+	m->group_failed = false;
+	return 0;
+}
+
+int qs_meta_group_commit(struct qs_meta *m)
+{
+	if (!m->in_group)
+		return QS_ESTATE;
+	int rc = m->group_failed ? QS_EIO : stmt_exec(m, ST_COMMIT, "group commit");
+	if (rc && !sqlite3_get_autocommit(m->db))
+		stmt_exec(m, ST_ROLLBACK, "group rollback");
+	m->in_group = false;
+	m->group_failed = false;
+	return rc;
+}
+
+int qs_meta_group_rollback(struct qs_meta *m)
+{
+	if (!m->in_group)
+		return QS_ESTATE;
+	int rc = 0;
+	if (!sqlite3_get_autocommit(m->db))
+		rc = stmt_exec(m, ST_ROLLBACK, "group rollback");
+	m->in_group = false;
+	m->group_failed = false;
+	return rc;
+}
+
+/* ---- queries ---- */
+
+int qs_meta_client_check(struct qs_meta *m, uint64_t client_id,
+			 const uint8_t token[QS_META_TOKEN_LEN])
+{
+	if (!id_valid(client_id))
+		return QS_ENOENT;
+	uint8_t digest[QS_SHA256_LEN];
+	int rc = qs_sha256(token, QS_META_TOKEN_LEN, digest);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = stmt(m, ST_CLIENT_TOKEN);
+	sqlite3_bind_int64(s, 1, (int64_t)client_id);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		const uint8_t *stored = sqlite3_column_blob(s, 0);
+		if (!stored || sqlite3_column_bytes(s, 0) != QS_SHA256_LEN) {
+			rc = QS_EIO;
+		} else {
+			/* Constant time: every byte is compared, whatever the first difference. */
+			volatile uint8_t diff = 0;
+			for (size_t i = 0; i < QS_SHA256_LEN; i++)
+				diff |= (uint8_t)(stored[i] ^ digest[i]);
+			rc = diff == 0 ? 0 : QS_EACCES;
+		}
+	} else {
+		rc = step == SQLITE_DONE ? QS_ENOENT : sql_err(m, step, "client token");
+	}
+	stmt_done(s);
+	qs_wipe(digest, sizeof(digest));
+	return rc;
+}
+
+/* Copies a text column into out (cap bytes, NUL-terminated). Errors: QS_E2BIG. */
+static int column_text_copy(sqlite3_stmt *s, int col, char *out, size_t cap)
+{
+	const unsigned char *text = sqlite3_column_text(s, col);
+	size_t len = (size_t)sqlite3_column_bytes(s, col);
+	if (!text || len >= cap)
+		return text ? QS_E2BIG : QS_EIO;
+	memcpy(out, text, len + 1);
+	return 0;
+}
+
+int qs_meta_server_password(struct qs_meta *m, char *out, size_t cap)
+{
+	if (cap < META_PASSWORD_HASH_CAP)
+		return QS_EINVAL;
+	sqlite3_stmt *s = stmt(m, ST_SETTING_GET);
+	sqlite3_bind_text(s, 1, SETTING_SERVER_PASSWORD, -1, SQLITE_STATIC);
+	int step = sqlite3_step(s);
+	int rc = 0;
+	if (step == SQLITE_ROW)
+		rc = column_text_copy(s, 0, out, cap);
+	else if (step == SQLITE_DONE)
+		out[0] = '\0';
+	else
+		rc = sql_err(m, step, "setting get");
+	stmt_done(s);
+	return rc;
+}
+
+int qs_meta_root_by_name(struct qs_meta *m, const char *name, uint64_t *root_id,
+			 char *password_hash, size_t cap)
+{
+	sqlite3_stmt *s = stmt(m, ST_ROOT_BY_NAME);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		rc = password_hash ? column_text_copy(s, 1, password_hash, cap) : 0;
+		if (!rc)
+			*root_id = (uint64_t)sqlite3_column_int64(s, 0);
+	} else {
+		rc = rc == SQLITE_DONE ? QS_ENOENT : sql_err(m, rc, "root by name");
+	}
+	stmt_done(s);
+	return rc;
+}
+
+bool qs_meta_is_member(struct qs_meta *m, uint64_t client_id, uint64_t root_id)
+{
+	bool found = false;
+	return member_check(m, client_id, root_id, &found) == 0 && found;
+}
+
+/* Fills the file fields and the manifest copy from an ST_ENTRY_GET row. */
+static int entry_row(sqlite3_stmt *s, struct qs_version_entry *e, struct qs_meta_file *f,
+		     uint8_t **manifest)
+{
+	int64_t version = sqlite3_column_int64(s, 0);
+	int64_t size = sqlite3_column_int64(s, 5);
+	int rc = column_content(s, 1, &e->content);
+	if (rc || version < 1 || size < 0)
+		return QS_EIO;
+	e->version = (uint64_t)version;
+	f->content = e->content;
+	f->mode = (uint32_t)sqlite3_column_int64(s, 3);
+	f->mtime_ns = sqlite3_column_int64(s, 4);
+	f->size = (uint64_t)size;
+	const void *blob = sqlite3_column_blob(s, 6);
+	size_t len = (size_t)sqlite3_column_bytes(s, 6);
+	if (blob && len > 0) {
+		*manifest = qs_malloc(len);
+		if (!*manifest)
+			return QS_ENOMEM;
+		memcpy(*manifest, blob, len);
+		f->manifest = *manifest;
+		f->manifest_len = len;
+	}
+	return 0;
+}
+
+int qs_meta_entry(struct qs_meta *m, uint64_t root_id, const char *path,
+		  struct qs_version_entry *entry, struct qs_meta_file *file, uint8_t **manifest)
+{
+	if (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0)
+		return QS_EINVAL;
+	struct qs_version_entry e;
+	struct qs_meta_file f;
+	uint8_t *copy = NULL;
+	memset(&e, 0, sizeof(e));
+	memset(&f, 0, sizeof(f));
+	int rc = 0;
+	if (id_valid(root_id)) {
+		sqlite3_stmt *s = stmt(m, ST_ENTRY_GET);
+		sqlite3_bind_int64(s, 1, (int64_t)root_id);
+		sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			rc = entry_row(s, &e, &f, &copy);
+		else
+			rc = rc == SQLITE_DONE ? 0 : sql_err(m, rc, "entry get");
+		stmt_done(s);
+	}
+	if (rc) {
+		qs_free(copy);
+		return rc;
+	}
+	*entry = e;
+	if (file)
+		*file = f;
+	if (manifest)
+		*manifest = copy;
+	else
+		qs_free(copy);
+	return 0;
+}
+
+/* Prepares a one-off statement for a query that calls back into the caller, so the callback
+ * may run other queries (which use the cached statements) while this one is open. */
+static int prepare_once(struct qs_meta *m, const char *sql, sqlite3_stmt **out)
+{
+	int rc = sqlite3_prepare_v2(m->db, sql, -1, out, NULL);
+	return rc == SQLITE_OK ? 0 : sql_err(m, rc, sql);
+}
+
+int qs_meta_list(struct qs_meta *m, uint64_t root_id, const char *after, size_t limit,
+		 qs_meta_entry_fn fn, void *arg)
+{
+	if (!id_valid(root_id) || limit == 0)
+		return 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT path, version, kind, content_hash FROM entries"
+			      " WHERE root = ?1 AND path > ?2 ORDER BY path LIMIT ?3",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, after ? after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct qs_version_entry e;
+		memset(&e, 0, sizeof(e));
+		const char *path = (const char *)sqlite3_column_text(s, 0);
+		int64_t version = sqlite3_column_int64(s, 1);
+		rc = path && version >= 1 ? column_content(s, 2, &e.content) : QS_EIO;
+		e.version = (uint64_t)version;
+		if (!rc)
+			rc = fn(arg, path, &e);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "list");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int qs_meta_members(struct qs_meta *m, uint64_t root_id, qs_meta_id_fn fn, void *arg)
+{
+	if (!id_valid(root_id))
+		return 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m, "SELECT client FROM members WHERE root = ?1 ORDER BY client", &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW)
+		rc = fn(arg, (uint64_t)sqlite3_column_int64(s, 0));
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "members");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int qs_meta_roots(struct qs_meta *m, uint64_t client_id, const char *after, size_t limit,
+		  qs_meta_root_fn fn, void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT r.id, r.name, EXISTS(SELECT 1 FROM members mb WHERE "
+			      "mb.root = r.id AND mb.client = ?1) FROM roots r WHERE r.name > ?2 "
+			      "ORDER BY r.name LIMIT ?3",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)client_id);
+	sqlite3_bind_text(s, 2, after != NULL ? after : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW)
+		rc = fn(arg, (uint64_t)sqlite3_column_int64(s, 0),
+			(const char *)sqlite3_column_text(s, 1), sqlite3_column_int(s, 2) != 0);
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "roots");
+	sqlite3_finalize(s);
+	return rc;
+}
