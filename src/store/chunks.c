@@ -368,9 +368,8 @@ static int pack_sync(struct qs_chunks *cs)
 		return 0;
 	char name[NAME_BYTES];
 	pack_name(name, cs->pack_id);
-	int rc = (cs->pack_new ? fsync(cs->pack_fd) : fdatasync(cs->pack_fd)) == 0
-			 ? 0
-			 : io_err("fsync", name);
+	int synced = cs->pack_new ? fsync(cs->pack_fd) : fdatasync(cs->pack_fd);
+	int rc = synced == 0 ? 0 : io_err("fsync", name);
 	if (!rc && cs->pack_new)
 		rc = fsync_dir(cs, "packs");
 	if (rc) {
@@ -588,10 +587,9 @@ static int locate(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN], struc
 		loc->pack = (uint64_t)pack;
 		loc->offset = (uint64_t)offset;
 		loc->len = (size_t)len;
-		rc = pack >= 1 && offset >= PACK_HEADER_BYTES && len >= 1 &&
-				     (uint64_t)len <= QS_CHUNKS_SMALL_MAX_BYTES
-			     ? 0
-			     : QS_EIO;
+		bool valid = pack >= 1 && offset >= PACK_HEADER_BYTES && len >= 1 &&
+			     (uint64_t)len <= QS_CHUNKS_SMALL_MAX_BYTES;
+		rc = valid ? 0 : QS_EIO;
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : sql_err(cs, rc, "chunk get");
 	}

@@ -49,16 +49,16 @@ static const char migration_1_sql[] =
 	" version INTEGER NOT NULL CHECK (version >= 1),"
 	" kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 3),"
 	" content_hash BLOB NOT NULL CHECK (length(content_hash) = 32),"
-	" mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL CHECK (size >= "
-	"0),"
+	" mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+	" size INTEGER NOT NULL CHECK (size >= 0),"
 	" manifest BLOB, modified_by INTEGER NOT NULL REFERENCES clients(id),"
 	" accepted_unix_ms INTEGER NOT NULL, PRIMARY KEY (root, path, version)) STRICT;"
 	"CREATE TABLE entries (root INTEGER NOT NULL REFERENCES roots(id), path TEXT NOT NULL,"
 	" version INTEGER NOT NULL CHECK (version >= 1),"
 	" kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 3),"
 	" content_hash BLOB NOT NULL CHECK (length(content_hash) = 32),"
-	" mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL CHECK (size >= "
-	"0),"
+	" mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+	" size INTEGER NOT NULL CHECK (size >= 0),"
 	" manifest BLOB, modified_by INTEGER NOT NULL REFERENCES clients(id),"
 	" accepted_unix_ms INTEGER NOT NULL, PRIMARY KEY (root, path),"
 	" FOREIGN KEY (root, path, version) REFERENCES versions (root, path, version)) STRICT;"
@@ -609,13 +609,13 @@ static int entry_head(struct qs_meta *m, uint64_t root_id, const char *path,
 		int64_t v = sqlite3_column_int64(s, 0);
 		rc = v >= 1 ? column_content(s, 1, &e.content) : QS_EIO;
 		e.version = (uint64_t)v;
+		if (rc)
+			qs_error(LOG_MODULE, "op=entry err=\"invalid stored entry\" root=%llu",
+				 (unsigned long long)root_id);
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : sql_err(m, rc, "entry head");
 	}
 	stmt_done(s);
-	if (rc == QS_EIO)
-		qs_error(LOG_MODULE, "op=entry err=\"invalid stored entry\" root=%llu",
-			 (unsigned long long)root_id);
 	if (!rc)
 		*out = e;
 	return rc;

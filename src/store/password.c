@@ -40,10 +40,8 @@ int qs_password_hash(const struct qs_password_params *params, const void *passwo
 		return QS_EINVAL;
 	size_t need = argon2_encodedlen(p->t_cost, p->m_cost_kib, p->parallelism,
 					(uint32_t)salt_len, QS_PASSWORD_DIGEST_LEN, Argon2_id);
-	if (need > cap)
-		return QS_E2BIG;
-	char encoded[QS_PASSWORD_HASH_MAX + 64];
-	if (need > sizeof(encoded))
+	char encoded[QS_PASSWORD_HASH_MAX];
+	if (need > cap || need > sizeof(encoded))
 		return QS_E2BIG;
 	int rc = argon2id_hash_encoded(p->t_cost, p->m_cost_kib, p->parallelism, password, pw_len,
 				       salt, salt_len, QS_PASSWORD_DIGEST_LEN, encoded,

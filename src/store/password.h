@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QS_PASSWORD_SALT_MIN 16 /* bytes of salt accepted: 16 .. 64 */
-#define QS_PASSWORD_SALT_MAX 64
+#define QS_PASSWORD_SALT_MIN 16 /* bytes of salt accepted: 16 .. 32 */
+#define QS_PASSWORD_SALT_MAX 32
 #define QS_PASSWORD_MAX 4096      /* bytes of password accepted (the wire's string limit) */
 #define QS_PASSWORD_HASH_MAX 128  /* bytes of an encoded hash, with its NUL (meta.h's fields) */
 #define QS_PASSWORD_DIGEST_LEN 32 /* Argon2 output length in bytes */
@@ -30,10 +30,12 @@ struct qs_password_params {
 extern const struct qs_password_params qs_password_default_params;
 
 /* Hashes password (pw_len bytes, borrowed; may contain any bytes) with salt (borrowed) and
- * writes the NUL-terminated encoded hash to out (cap bytes; QS_PASSWORD_HASH_MAX is always
- * enough for salts up to 64 bytes). params NULL means qs_password_default_params. out is
- * written only on success. Errors: QS_EINVAL (salt length outside 16..64, parameters libargon2
- * refuses), QS_E2BIG (password longer than QS_PASSWORD_MAX, or cap too small), QS_ENOMEM. */
+ * writes the NUL-terminated encoded hash to out (cap bytes). The encoded hash is at most
+ * QS_PASSWORD_HASH_MAX bytes with its NUL (the size of meta.h's hash fields): about 100
+ * with the defaults and a 16-byte salt, 120 with a 32-byte salt. params NULL means
+ * qs_password_default_params. out is written only on success. Errors: QS_EINVAL (salt length
+ * outside 16..32, parameters libargon2 refuses), QS_E2BIG (password longer than
+ * QS_PASSWORD_MAX, or the encoded hash longer than cap or QS_PASSWORD_HASH_MAX), QS_ENOMEM. */
 int qs_password_hash(const struct qs_password_params *params, const void *password, size_t pw_len,
 		     const uint8_t *salt, size_t salt_len, char *out, size_t cap);
 

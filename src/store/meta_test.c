@@ -1,0 +1,939 @@
+/* Tests for the metadata store on real SQLite files in a fresh temporary directory per test:
+ * migrations (reopen, a newer schema, a foreign database), every command's success and error
+ * paths, the version sequence, "same" and conflict leaving the database byte-for-byte
+ * unchanged, history rows, membership, group commit with a failing command, and durability
+ * across a kill -9 of the process that applied a command. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "core/sha256.h"
+#include "store/meta.h"
+
+struct fixture {
+	char dir[64];
+	char path[96];
+	struct qs_meta *m;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/qs-meta-test-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
+	if (qs_meta_open(f->path, &f->m) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	qs_meta_close(f->m);
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < 4; i++) {
+		char p[128];
+		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	int rc = rmdir(f->dir);
+	free(f);
+	return rc;
+}
+
+/* ---- raw SQLite access, to look at what the store wrote ---- */
+
+static sqlite3 *raw_open(const char *path)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	return db;
+}
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = raw_open(path);
+	sqlite3_stmt *s = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = raw_open(path);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* SHA-256 over every row of every table, so "nothing changed" is checked byte for byte. */
+static void snapshot(const char *path, uint8_t out[QS_SHA256_LEN])
+{
+	static const char *const tables[] = {
+		"SELECT * FROM clients ORDER BY id",
+		"SELECT * FROM roots ORDER BY id",
+		"SELECT * FROM members ORDER BY client, root",
+		"SELECT * FROM entries ORDER BY root, path",
+		"SELECT * FROM versions ORDER BY root, path, version",
+		"SELECT * FROM settings ORDER BY key",
+		"SELECT * FROM commands ORDER BY seq",
+		"SELECT * FROM sqlite_sequence ORDER BY name",
+	};
+	sqlite3 *db = raw_open(path);
+	struct qs_sha256 h;
+	assert_int_equal(qs_sha256_init(&h), 0);
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		sqlite3_stmt *s = NULL;
+		assert_int_equal(sqlite3_prepare_v2(db, tables[t], -1, &s, NULL), SQLITE_OK);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(s); c++) {
+				int type = sqlite3_column_type(s, c);
+				const void *p = sqlite3_column_blob(s, c);
+				int n = sqlite3_column_bytes(s, c);
+				qs_sha256_update(&h, &type, sizeof(type));
+				qs_sha256_update(&h, &n, sizeof(n));
+				if (p)
+					qs_sha256_update(&h, p, (size_t)n);
+			}
+		}
+		sqlite3_finalize(s);
+		qs_sha256_update(&h, "|", 1);
+	}
+	qs_sha256_final(&h, out);
+	sqlite3_close(db);
+}
+
+/* ---- commands ---- */
+
+static void token_of(uint8_t token[QS_META_TOKEN_LEN], uint8_t seed)
+{
+	memset(token, seed, QS_META_TOKEN_LEN);
+}
+
+static struct qs_cmd cmd_client(const char *name, uint8_t token_seed)
+{
+	struct qs_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_REGISTER_CLIENT;
+	c.now_unix_ms = 1000;
+	snprintf(c.u.register_client.name, sizeof(c.u.register_client.name), "%s", name);
+	uint8_t token[QS_META_TOKEN_LEN];
+	token_of(token, token_seed);
+	assert_int_equal(qs_sha256(token, sizeof(token), c.u.register_client.token_hash), 0);
+	return c;
+}
+
+static struct qs_cmd cmd_root(uint64_t client, const char *name)
+{
+	struct qs_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_REGISTER_ROOT;
+	c.now_unix_ms = 2000;
+	c.client_id = client;
+	snprintf(c.u.register_root.name, sizeof(c.u.register_root.name), "%s", name);
+	snprintf(c.u.register_root.password_hash, sizeof(c.u.register_root.password_hash),
+		 "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA");
+	return c;
+}
+
+static struct qs_cmd cmd_member(enum qs_cmd_type type, uint64_t client, uint64_t root)
+{
+	struct qs_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = type;
+	c.now_unix_ms = 3000;
+	c.client_id = client;
+	if (type == QS_CMD_JOIN_ROOT)
+		c.u.join_root.root_id = root;
+	else
+		c.u.leave_root.root_id = root;
+	return c;
+}
+
+static const uint8_t manifest_bytes[] = "QSMF-manifest-bytes";
+
+static struct qs_cmd cmd_put(uint64_t client, uint64_t root, const char *path, uint64_t base,
+			     enum qs_kind kind, uint8_t content_id)
+{
+	struct qs_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_PUT_VERSION;
+	c.now_unix_ms = 4000 + content_id;
+	c.client_id = client;
+	c.u.put_version.root_id = root;
+	c.u.put_version.path = path;
+	c.u.put_version.base_version = base;
+	c.u.put_version.file.content.kind = kind;
+	memset(c.u.put_version.file.content.hash, content_id, QS_CONTENT_HASH_LEN);
+	c.u.put_version.file.mode = 0644;
+	c.u.put_version.file.mtime_ns = 1234567890123456789;
+	c.u.put_version.file.size = 100u + content_id;
+	if (kind == QS_KIND_FILE || kind == QS_KIND_SYMLINK) {
+		c.u.put_version.file.manifest = manifest_bytes;
+		c.u.put_version.file.manifest_len = sizeof(manifest_bytes) - 1;
+	}
+	return c;
+}
+
+static uint64_t apply_ok(struct qs_meta *m, const struct qs_cmd *c)
+{
+	struct qs_cmd_result r;
+	assert_int_equal(qs_meta_apply(m, c, &r), 0);
+	return r.id;
+}
+
+static struct qs_decision put_ok(struct qs_meta *m, const struct qs_cmd *c)
+{
+	struct qs_cmd_result r;
+	assert_int_equal(qs_meta_apply(m, c, &r), 0);
+	return r.decision;
+}
+
+/* A client that created root "photos": *client and *root. */
+static void client_with_root(struct qs_meta *m, uint64_t *client, uint64_t *root)
+{
+	struct qs_cmd c = cmd_client("laptop", 1);
+	*client = apply_ok(m, &c);
+	c = cmd_root(*client, "photos");
+	*root = apply_ok(m, &c);
+}
+
+/* ---- migrations ---- */
+
+static void test_open_twice_keeps_schema_and_data(void **state)
+{
+	struct fixture *f = *state;
+	int version = qs_meta_schema_version(f->m);
+	assert_true(version >= 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM migrations"), version);
+	assert_int_equal(raw_int(f->path, "SELECT max(version) FROM migrations"), version);
+	struct qs_cmd c = cmd_client("laptop", 1);
+	uint64_t id = apply_ok(f->m, &c);
+	qs_meta_close(f->m);
+	f->m = NULL;
+	assert_int_equal(qs_meta_open(f->path, &f->m), 0);
+	assert_int_equal(qs_meta_schema_version(f->m), version);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM migrations"), version);
+	uint8_t token[QS_META_TOKEN_LEN];
+	token_of(token, 1);
+	assert_int_equal(qs_meta_client_check(f->m, id, token), 0);
+}
+
+static void test_settings_wal_and_foreign_keys(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db = raw_open(f->path);
+	sqlite3_stmt *s = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	/* The entries -> versions foreign key is enforced on the store's connection: a version
+	 * row cannot be removed from under its entry. */
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_cmd p = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &p);
+	db = raw_open(f->path);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM versions", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void test_newer_schema_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	int version = qs_meta_schema_version(f->m);
+	qs_meta_close(f->m);
+	f->m = NULL;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "INSERT INTO migrations (version, name) VALUES (%d, 'future')",
+		 version + 1);
+	raw_exec(f->path, sql);
+	struct qs_meta *m = (struct qs_meta *)(uintptr_t)1;
+	assert_int_equal(qs_meta_open(f->path, &m), QS_EIO);
+	assert_ptr_equal(m, (struct qs_meta *)(uintptr_t)1); /* untouched on error */
+	/* Removing the future migration makes it openable again: nothing else was changed. */
+	raw_exec(f->path, "DELETE FROM migrations WHERE name = 'future'");
+	assert_int_equal(qs_meta_open(f->path, &f->m), 0);
+	assert_int_equal(qs_meta_schema_version(f->m), version);
+}
+
+static void test_foreign_database_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	raw_exec(path, "CREATE TABLE t (x INTEGER)");
+	struct qs_meta *m = NULL;
+	assert_int_equal(qs_meta_open(path, &m), QS_EIO);
+	assert_null(m);
+	unlink(path);
+	assert_int_equal(qs_meta_open("/nonexistent-dir/x/meta.db", &m), QS_EIO);
+}
+
+/* ---- clients, roots, members ---- */
+
+static void test_register_client(void **state)
+{
+	struct fixture *f = *state;
+	struct qs_cmd c = cmd_client("laptop", 1);
+	struct qs_cmd_result r;
+	memset(&r, 0xee, sizeof(r));
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.id, 1);
+	c = cmd_client("laptop", 2); /* names need not be unique: ids are */
+	assert_int_equal(apply_ok(f->m, &c), 2);
+
+	uint8_t token[QS_META_TOKEN_LEN];
+	token_of(token, 1);
+	assert_int_equal(qs_meta_client_check(f->m, 1, token), 0);
+	assert_int_equal(qs_meta_client_check(f->m, 2, token), QS_EACCES);
+	token[QS_META_TOKEN_LEN - 1] ^= 1;
+	assert_int_equal(qs_meta_client_check(f->m, 1, token), QS_EACCES);
+	assert_int_equal(qs_meta_client_check(f->m, 3, token), QS_ENOENT);
+	assert_int_equal(qs_meta_client_check(f->m, 0, token), QS_ENOENT);
+	assert_int_equal(qs_meta_client_check(f->m, UINT64_MAX, token), QS_ENOENT);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands WHERE type = 1"), 2);
+}
+
+static void test_register_client_bad_names(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	static const char *const bad[] = {"", "a\nb", "tab\there", "\xc0\xaf", "\xff", "del\x7f"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct qs_cmd c = cmd_client(bad[i], 1);
+		struct qs_cmd_result r;
+		assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	}
+	struct qs_cmd c = cmd_client("x", 1);
+	memset(c.u.register_client.name, 'n', sizeof(c.u.register_client.name)); /* no NUL */
+	struct qs_cmd_result r;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	c.type = (enum qs_cmd_type)99;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+	/* 255 bytes is the limit and accepted; UTF-8 names are fine. */
+	c = cmd_client("x", 1);
+	memset(c.u.register_client.name, 'n', QS_META_NAME_MAX);
+	c.u.register_client.name[QS_META_NAME_MAX] = '\0';
+	apply_ok(f->m, &c);
+	c = cmd_client("Ordinateur de Zoé", 1);
+	apply_ok(f->m, &c);
+}
+
+static void test_register_root(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	assert_int_equal(root, 1);
+	assert_true(qs_meta_is_member(f->m, client, root));
+
+	uint64_t id = 0;
+	char hash[128];
+	assert_int_equal(qs_meta_root_by_name(f->m, "photos", &id, hash, sizeof(hash)), 0);
+	assert_int_equal(id, root);
+	assert_string_equal(hash, "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA");
+	assert_int_equal(qs_meta_root_by_name(f->m, "photos", &id, hash, 8), QS_E2BIG);
+	assert_int_equal(qs_meta_root_by_name(f->m, "music", &id, hash, sizeof(hash)), QS_ENOENT);
+
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	struct qs_cmd c = cmd_root(client, "photos");
+	struct qs_cmd_result r;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EEXIST);
+	c = cmd_root(client + 10, "music");
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_root(0, "music");
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_root(client, "music");
+	c.u.register_root.password_hash[0] = '\0';
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	c = cmd_root(client, "");
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+
+	c = cmd_root(client, "music");
+	assert_int_equal(apply_ok(f->m, &c), root + 1);
+}
+
+static int collect_ids(void *arg, uint64_t id)
+{
+	uint64_t *ids = arg;
+	ids[++ids[0]] = id;
+	return 0;
+}
+
+static void test_join_and_leave(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t owner, root;
+	client_with_root(f->m, &owner, &root);
+	struct qs_cmd c = cmd_client("desktop", 2);
+	uint64_t other = apply_ok(f->m, &c);
+	assert_false(qs_meta_is_member(f->m, other, root));
+
+	c = cmd_member(QS_CMD_JOIN_ROOT, other, root);
+	assert_int_equal(apply_ok(f->m, &c), root);
+	assert_true(qs_meta_is_member(f->m, other, root));
+	uint64_t ids[8] = {0};
+	assert_int_equal(qs_meta_members(f->m, root, collect_ids, ids), 0);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], owner);
+	assert_int_equal(ids[2], other);
+
+	/* Joining again changes nothing, not even the log. */
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	assert_int_equal(apply_ok(f->m, &c), root);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+
+	struct qs_cmd_result r;
+	c = cmd_member(QS_CMD_JOIN_ROOT, other, root + 1);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_member(QS_CMD_JOIN_ROOT, other + 1, root);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_member(QS_CMD_LEAVE_ROOT, other, root + 1);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_member(QS_CMD_LEAVE_ROOT, 0, root);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+
+	c = cmd_member(QS_CMD_LEAVE_ROOT, other, root);
+	apply_ok(f->m, &c);
+	assert_false(qs_meta_is_member(f->m, other, root));
+	snapshot(f->path, before);
+	apply_ok(f->m, &c); /* leaving again: nothing to do */
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+	memset(ids, 0, sizeof(ids));
+	assert_int_equal(qs_meta_members(f->m, root, collect_ids, ids), 0);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ids[1], owner);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands WHERE type IN (3, 4)"), 2);
+}
+
+static void test_server_password(void **state)
+{
+	struct fixture *f = *state;
+	char out[128];
+	memset(out, 'x', sizeof(out));
+	assert_int_equal(qs_meta_server_password(f->m, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(qs_meta_server_password(f->m, out, 64), QS_EINVAL);
+
+	struct qs_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_SET_SERVER_PASSWORD;
+	struct qs_cmd_result r;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL); /* empty */
+	memset(c.u.set_server_password.password_hash, 'h', 128);  /* unterminated */
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	snprintf(c.u.set_server_password.password_hash, 128, "$argon2id$first");
+	apply_ok(f->m, &c);
+	snprintf(c.u.set_server_password.password_hash, 128, "$argon2id$second");
+	apply_ok(f->m, &c);
+	assert_int_equal(qs_meta_server_password(f->m, out, sizeof(out)), 0);
+	assert_string_equal(out, "$argon2id$second");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM settings"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands WHERE type = 6"), 2);
+}
+
+/* ---- versions ---- */
+
+static void test_fast_forward_sequence_1_2_3(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	for (uint8_t i = 1; i <= 3; i++) {
+		struct qs_cmd c = cmd_put(client, root, "docs/a.txt", i - 1u, QS_KIND_FILE, i);
+		struct qs_decision d = put_ok(f->m, &c);
+		assert_int_equal(d.verdict, QS_VERDICT_FAST_FORWARD);
+		assert_int_equal(d.conflict, QS_CONFLICT_NONE);
+		assert_int_equal(d.version, i);
+	}
+	struct qs_version_entry e;
+	struct qs_meta_file file;
+	uint8_t *manifest = NULL;
+	assert_int_equal(qs_meta_entry(f->m, root, "docs/a.txt", &e, &file, &manifest), 0);
+	assert_int_equal(e.version, 3);
+	assert_int_equal(e.content.kind, QS_KIND_FILE);
+	assert_int_equal(e.content.hash[0], 3);
+	assert_int_equal(file.size, 103);
+	assert_int_equal(file.mode, 0644);
+	assert_int_equal(file.mtime_ns, 1234567890123456789);
+	assert_non_null(manifest);
+	assert_ptr_equal(file.manifest, manifest);
+	assert_int_equal(file.manifest_len, sizeof(manifest_bytes) - 1);
+	assert_memory_equal(manifest, manifest_bytes, file.manifest_len);
+	qs_free(manifest);
+
+	/* History: one row per accepted version, each with its own content and time. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 3);
+	assert_int_equal(raw_int(f->path, "SELECT sum(version) FROM versions"), 6);
+	for (int v = 1; v <= 3; v++) {
+		uint8_t hash[QS_CONTENT_HASH_LEN];
+		char hex[QS_SHA256_HEX_LEN + 1], sql[256];
+		memset(hash, v, sizeof(hash));
+		qs_hex_encode(hash, sizeof(hash), hex);
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM versions WHERE version = %d AND size = %d"
+			 " AND lower(hex(content_hash)) = '%s'",
+			 v, 100 + v, hex);
+		assert_int_equal(raw_int(f->path, sql), 1);
+	}
+	assert_int_equal(
+		raw_int(f->path, "SELECT accepted_unix_ms FROM versions WHERE version = 1"), 4001);
+	assert_int_equal(raw_int(f->path, "SELECT modified_by FROM versions WHERE version = 3"),
+			 client);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands WHERE type = 5"), 3);
+	assert_int_equal(raw_int(f->path, "SELECT max(version) FROM commands WHERE type = 5"), 3);
+}
+
+static void test_same_leaves_database_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "a", 1, QS_KIND_FILE, 2);
+	put_ok(f->m, &c);
+
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	/* The retry of the accepted proposal (base 1), and the same content at base 2. */
+	for (uint64_t base = 1; base <= 2; base++) {
+		c = cmd_put(client, root, "a", base, QS_KIND_FILE, 2);
+		c.u.put_version.file.mode = 0600; /* metadata is not content */
+		struct qs_decision d = put_ok(f->m, &c);
+		assert_int_equal(d.verdict, QS_VERDICT_SAME);
+		assert_int_equal(d.version, 2);
+	}
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+}
+
+static void test_conflict_leaves_database_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "a", 1, QS_KIND_FILE, 2);
+	put_ok(f->m, &c);
+
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	c = cmd_put(client, root, "a", 1, QS_KIND_FILE, 3);
+	struct qs_decision d = put_ok(f->m, &c);
+	assert_int_equal(d.verdict, QS_VERDICT_CONFLICT);
+	assert_int_equal(d.conflict, QS_CONFLICT_MODIFY_MODIFY);
+	assert_int_equal(d.version, 2);
+	c = cmd_put(client, root, "a", 1, QS_KIND_TOMBSTONE, 0);
+	d = put_ok(f->m, &c);
+	assert_int_equal(d.conflict, QS_CONFLICT_DELETE_MODIFY);
+	c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 4);
+	d = put_ok(f->m, &c);
+	assert_int_equal(d.conflict, QS_CONFLICT_CREATE_CREATE);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+}
+
+static void test_put_errors_change_nothing(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_cmd c = cmd_client("stranger", 2);
+	uint64_t stranger = apply_ok(f->m, &c);
+	c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	struct qs_cmd_result r;
+	memset(&r, 0x5a, sizeof(r));
+	struct qs_cmd_result untouched = r;
+	/* Membership: a client that has not joined cannot write, even to a new path. */
+	c = cmd_put(stranger, root, "b", 0, QS_KIND_FILE, 1);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EACCES);
+	c = cmd_put(stranger, root, "a", 1, QS_KIND_FILE, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EACCES);
+	c = cmd_put(client, root + 1, "a", 1, QS_KIND_FILE, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_put(stranger + 1, root, "a", 1, QS_KIND_FILE, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	/* The version rules: a base the server never issued; deleting what one never had. */
+	c = cmd_put(client, root, "a", 2, QS_KIND_FILE, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EPROTO);
+	c = cmd_put(client, root, "b", 0, QS_KIND_TOMBSTONE, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EPROTO);
+	c = cmd_put(client, root, "a", 1, (enum qs_kind)9, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EPROTO);
+	/* Fields: paths, a manifest on a directory, sizes past INT64_MAX. */
+	static const char *const bad_paths[] = {"", "/abs", "a/../b", "a//b", "a\nb"};
+	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
+		c = cmd_put(client, root, bad_paths[i], 0, QS_KIND_FILE, 2);
+		assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	}
+	c = cmd_put(client, root, NULL, 0, QS_KIND_FILE, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	c = cmd_put(client, root, "d", 0, QS_KIND_DIR, 0);
+	c.u.put_version.file.manifest = manifest_bytes;
+	c.u.put_version.file.manifest_len = 3;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	c = cmd_put(client, root, "b", 0, QS_KIND_FILE, 2);
+	c.u.put_version.file.manifest = NULL;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	c = cmd_put(client, root, "b", 0, QS_KIND_FILE, 2);
+	c.u.put_version.file.size = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	assert_memory_equal(&r, &untouched, sizeof(r)); /* results only on success */
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+}
+
+static void test_failed_command_rolls_back_whole(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	raw_exec(f->path, "CREATE TRIGGER fail_log BEFORE INSERT ON commands"
+			  " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	struct qs_cmd_result r;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EIO); /* after its versions row */
+	c = cmd_root(client, "music");
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EIO); /* after its roots row */
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+	raw_exec(f->path, "DROP TRIGGER fail_log");
+	c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	assert_int_equal(put_ok(f->m, &c).version, 1);
+}
+
+static void test_version_past_int64_max(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	raw_exec(f->path, "PRAGMA foreign_keys = OFF;"
+			  "UPDATE versions SET version = 9223372036854775807;"
+			  "UPDATE entries SET version = 9223372036854775807;");
+	c = cmd_put(client, root, "a", (uint64_t)INT64_MAX, QS_KIND_FILE, 2);
+	struct qs_cmd_result r;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_E2BIG);
+	c = cmd_put(client, root, "a", (uint64_t)INT64_MAX, QS_KIND_FILE, 1);
+	assert_int_equal(put_ok(f->m, &c).verdict, QS_VERDICT_SAME);
+}
+
+static void test_delete_and_recreate_keep_history(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_cmd c = cmd_put(client, root, "l", 0, QS_KIND_SYMLINK, 1);
+	assert_int_equal(put_ok(f->m, &c).version, 1);
+	c = cmd_put(client, root, "l", 1, QS_KIND_TOMBSTONE, 0);
+	struct qs_decision d = put_ok(f->m, &c);
+	assert_int_equal(d.verdict, QS_VERDICT_FAST_FORWARD);
+	assert_int_equal(d.version, 2);
+
+	struct qs_version_entry e;
+	struct qs_meta_file file;
+	uint8_t *manifest = (uint8_t *)1;
+	assert_int_equal(qs_meta_entry(f->m, root, "l", &e, &file, &manifest), 0);
+	assert_int_equal(e.version, 2);
+	assert_int_equal(e.content.kind, QS_KIND_TOMBSTONE);
+	assert_null(manifest);
+	assert_null(file.manifest);
+	assert_int_equal(file.manifest_len, 0);
+
+	c = cmd_put(client, root, "l", 0, QS_KIND_DIR, 7); /* re-created by someone new to it */
+	d = put_ok(f->m, &c);
+	assert_int_equal(d.version, 3);
+	assert_int_equal(qs_meta_entry(f->m, root, "l", &e, NULL, NULL), 0);
+	assert_int_equal(e.content.kind, QS_KIND_DIR);
+	uint8_t zero[QS_CONTENT_HASH_LEN] = {0};
+	assert_memory_equal(e.content.hash, zero, sizeof(zero)); /* dirs have no content hash */
+	assert_int_equal(raw_int(f->path, "SELECT group_concat(kind, '') FROM (SELECT kind FROM"
+					  " versions WHERE path = 'l' ORDER BY version)"),
+			 302);
+}
+
+static void test_entry_absent(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_version_entry e;
+	memset(&e, 0xff, sizeof(e));
+	struct qs_meta_file file;
+	uint8_t *manifest = (uint8_t *)1;
+	assert_int_equal(qs_meta_entry(f->m, root, "nothing/here", &e, &file, &manifest), 0);
+	assert_int_equal(e.version, 0);
+	assert_int_equal(e.content.kind, QS_KIND_TOMBSTONE);
+	assert_null(manifest);
+	assert_int_equal(qs_meta_entry(f->m, root + 5, "x", &e, &file, &manifest), 0);
+	assert_int_equal(e.version, 0);
+	assert_int_equal(qs_meta_entry(f->m, root, "../x", &e, &file, &manifest), QS_EINVAL);
+}
+
+struct listing {
+	char paths[16][32];
+	uint64_t versions[16];
+	size_t n;
+	size_t stop_after;
+};
+
+static int collect_entry(void *arg, const char *path, const struct qs_version_entry *e)
+{
+	struct listing *l = arg;
+	snprintf(l->paths[l->n], sizeof(l->paths[0]), "%s", path);
+	l->versions[l->n++] = e->version;
+	return l->n == l->stop_after ? 42 : 0;
+}
+
+static void test_list_pages_in_byte_order(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	static const char *const paths[] = {"b", "\xc3\xa9t\xc3\xa9", "a/b", "a", "B", "a-b"};
+	for (size_t i = 0; i < 6; i++) {
+		struct qs_cmd c = cmd_put(client, root, paths[i], 0, QS_KIND_FILE, (uint8_t)i);
+		put_ok(f->m, &c);
+	}
+	struct qs_cmd c = cmd_put(client, root, "b", 1, QS_KIND_FILE, 9);
+	put_ok(f->m, &c);
+	/* Another root's entries never show. */
+	c = cmd_root(client, "other");
+	uint64_t other = apply_ok(f->m, &c);
+	c = cmd_put(client, other, "a0", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+
+	static const char *const want[] = {"B", "a", "a-b", "a/b", "b", "\xc3\xa9t\xc3\xa9"};
+	struct listing l = {.stop_after = 0};
+	assert_int_equal(qs_meta_list(f->m, root, NULL, 4, collect_entry, &l), 0);
+	assert_int_equal(l.n, 4);
+	assert_int_equal(qs_meta_list(f->m, root, l.paths[3], 100, collect_entry, &l), 0);
+	assert_int_equal(l.n, 6);
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(l.paths[i], want[i]);
+	assert_int_equal(l.versions[4], 2); /* "b" was changed once */
+	assert_int_equal(l.versions[0], 1);
+
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 2;
+	assert_int_equal(qs_meta_list(f->m, root, "", 100, collect_entry, &l), 42);
+	assert_int_equal(l.n, 2);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_list(f->m, root, "\xc3\xa9t\xc3\xa9", 100, collect_entry, &l), 0);
+	assert_int_equal(qs_meta_list(f->m, root, NULL, 0, collect_entry, &l), 0);
+	assert_int_equal(l.n, 0);
+}
+
+/* ---- groups ---- */
+
+static void test_group_with_one_failing_command(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_cmd c = cmd_client("stranger", 2);
+	uint64_t stranger = apply_ok(f->m, &c);
+	int64_t commands_before = raw_int(f->path, "SELECT count(*) FROM commands");
+	/* A command that fails after it wrote its version and entry rows: the log insert of path
+	 * "two" is made to fail, so only a rollback of that command's own changes removes them. */
+	raw_exec(f->path, "CREATE TRIGGER fail_two BEFORE INSERT ON commands WHEN NEW.path = 'two'"
+			  " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+
+	assert_int_equal(qs_meta_group_begin(f->m), 0);
+	assert_int_equal(qs_meta_group_begin(f->m), QS_ESTATE);
+	c = cmd_put(client, root, "one", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "one", 1, QS_KIND_FILE, 2); /* sees the group's own change */
+	assert_int_equal(put_ok(f->m, &c).version, 2);
+	struct qs_cmd_result r;
+	c = cmd_put(stranger, root, "two", 0, QS_KIND_FILE, 1);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EACCES);
+	c = cmd_put(client, root, "two", 0, QS_KIND_FILE, 1);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EIO);
+	struct qs_version_entry e;
+	assert_int_equal(qs_meta_entry(f->m, root, "two", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 0);
+	c = cmd_root(client, "photos");
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EEXIST);
+	c = cmd_put(client, root, "three", 0, QS_KIND_FILE, 3);
+	put_ok(f->m, &c);
+	/* Not committed yet: another connection sees none of it. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 0);
+	assert_int_equal(qs_meta_group_commit(f->m), 0);
+	assert_int_equal(qs_meta_group_commit(f->m), QS_ESTATE);
+
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 3);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE path = 'two'"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM roots"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands"), commands_before + 3);
+	assert_int_equal(qs_meta_entry(f->m, root, "one", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 2);
+}
+
+static void test_group_rollback_and_close_discard(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	assert_int_equal(qs_meta_group_rollback(f->m), QS_ESTATE);
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+
+	assert_int_equal(qs_meta_group_begin(f->m), 0);
+	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	assert_int_equal(qs_meta_group_rollback(f->m), 0);
+	struct qs_version_entry e;
+	assert_int_equal(qs_meta_entry(f->m, root, "a", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 0);
+
+	assert_int_equal(qs_meta_group_begin(f->m), 0);
+	put_ok(f->m, &c);
+	qs_meta_close(f->m); /* an uncommitted group is not kept */
+	f->m = NULL;
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+	assert_int_equal(qs_meta_open(f->path, &f->m), 0);
+	assert_int_equal(qs_meta_entry(f->m, root, "a", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 0);
+	/* Outside a group, the same command is its own transaction. */
+	assert_int_equal(put_ok(f->m, &c).version, 1);
+}
+
+/* Runs fn in a child that is killed with SIGKILL right after, like kill -9 of the server. */
+static void in_killed_child(const char *path, void (*fn)(struct qs_meta *m))
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct qs_meta *m = NULL;
+		if (qs_meta_open(path, &m) != 0)
+			_exit(1);
+		fn(m);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static void child_apply(struct qs_meta *m)
+{
+	struct qs_cmd c = cmd_put(1, 1, "acknowledged", 0, QS_KIND_FILE, 1);
+	struct qs_cmd_result r;
+	if (qs_meta_apply(m, &c, &r) != 0)
+		_exit(3);
+}
+
+static void child_group_uncommitted(struct qs_meta *m)
+{
+	struct qs_cmd c = cmd_put(1, 1, "never-acknowledged", 0, QS_KIND_FILE, 1);
+	struct qs_cmd_result r;
+	if (qs_meta_group_begin(m) != 0 || qs_meta_apply(m, &c, &r) != 0)
+		_exit(3);
+}
+
+static void child_group_committed(struct qs_meta *m)
+{
+	struct qs_cmd c = cmd_put(1, 1, "group-acknowledged", 0, QS_KIND_FILE, 1);
+	struct qs_cmd_result r;
+	if (qs_meta_group_begin(m) != 0 || qs_meta_apply(m, &c, &r) != 0 ||
+	    qs_meta_group_commit(m) != 0)
+		_exit(3);
+}
+
+static void test_applied_survives_kill(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	assert_int_equal(client, 1);
+	assert_int_equal(root, 1);
+	qs_meta_close(f->m);
+	f->m = NULL;
+	in_killed_child(f->path, child_apply);
+	in_killed_child(f->path, child_group_uncommitted);
+	in_killed_child(f->path, child_group_committed);
+	assert_int_equal(qs_meta_open(f->path, &f->m), 0);
+	struct qs_version_entry e;
+	assert_int_equal(qs_meta_entry(f->m, root, "acknowledged", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 1);
+	assert_int_equal(qs_meta_entry(f->m, root, "group-acknowledged", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 1);
+	assert_int_equal(qs_meta_entry(f->m, root, "never-acknowledged", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_open_twice_keeps_schema_and_data),
+		T(test_settings_wal_and_foreign_keys),
+		T(test_newer_schema_is_refused),
+		T(test_foreign_database_is_refused),
+		T(test_register_client),
+		T(test_register_client_bad_names),
+		T(test_register_root),
+		T(test_join_and_leave),
+		T(test_server_password),
+		T(test_fast_forward_sequence_1_2_3),
+		T(test_same_leaves_database_unchanged),
+		T(test_conflict_leaves_database_unchanged),
+		T(test_put_errors_change_nothing),
+		T(test_failed_command_rolls_back_whole),
+		T(test_version_past_int64_max),
+		T(test_delete_and_recreate_keep_history),
+		T(test_entry_absent),
+		T(test_list_pages_in_byte_order),
+		T(test_group_with_one_failing_command),
+		T(test_group_rollback_and_close_discard),
+		T(test_applied_survives_kill),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
