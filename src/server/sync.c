@@ -25,10 +25,13 @@ static int64_t now_unix_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool chunk_present(struct qis_daemon *d, const uint8_t *h)
+/* A chunk need not be uploaded only if this root already uses it and it is stored: a
+ * client must prove it has the bytes of any chunk new to its root. */
+static bool chunk_present(struct qis_daemon *d, uint64_t root_id, const uint8_t *h)
 {
-	bool present = false;
-	return qs_chunks_has(d->chunks, h, &present) == 0 && present;
+	bool in_root = false, stored = false;
+	return qs_meta_root_has_chunk(d->meta, root_id, h, &in_root) == 0 && in_root &&
+	       qs_chunks_has(d->chunks, h, &stored) == 0 && stored;
 }
 
 /* ---- PLEASE_SYNC ------------------------------------------------------------------------ */
@@ -135,7 +138,7 @@ static int psync_find_missing(struct psync *p, const Quics__FileState *st)
 		bool dup = false;
 		for (size_t k = 0; k < p->n_need && !dup; k++)
 			dup = memcmp(p->need[k], h, QS_SHA256_LEN) == 0;
-		if (!dup && !chunk_present(p->s->d, h))
+		if (!dup && !chunk_present(p->s->d, p->root_id, h))
 			memcpy(p->need[p->n_need++], h, QS_SHA256_LEN);
 	}
 	return 0;
@@ -214,7 +217,7 @@ static int psync_on_msg(struct qs_tx *tx, const uint8_t *data, size_t len, void 
 	(void)tx;
 	struct psync *p = arg;
 	if (p->done)
-		return QS_EPROTO;
+		return 0; /* answered already (an error): what the client still sends is ignored */
 	if (!p->got_request) {
 		p->got_request = true;
 		ProtobufCMessage *m;

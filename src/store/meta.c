@@ -67,8 +67,16 @@ static const char migration_1_sql[] =
 	" client INTEGER, root INTEGER, path TEXT, version INTEGER,"
 	" unix_ms INTEGER NOT NULL) STRICT;";
 
+/* Which chunks each root's versions use: PLEASE_SYNC skips uploading only chunks the same
+ * root already references, so knowing a hash never reveals another root's content. */
+static const char migration_2_sql[] =
+	"CREATE TABLE root_chunks (root INTEGER NOT NULL REFERENCES roots(id),"
+	" hash BLOB NOT NULL CHECK (length(hash) = 32), PRIMARY KEY (root, hash))"
+	" STRICT, WITHOUT ROWID;";
+
 static const struct migration migrations[] = {
 	{1, "initial schema", migration_1_sql},
+	{2, "chunks referenced per root", migration_2_sql},
 };
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -656,6 +664,34 @@ static bool put_fields_valid(const struct qs_cmd *c)
 	return f->manifest_len == 0 || kind_has_hash(f->content.kind);
 }
 
+static int prepare_once(struct qs_meta *m, const char *sql, sqlite3_stmt **out);
+
+/* Records the chunks of a file version as referenced by its root. */
+static int root_chunks_add(struct qs_meta *m, const struct qs_cmd *c)
+{
+	const struct qs_meta_file *f = &c->u.put_version.file;
+	if (f->content.kind != QS_KIND_FILE || f->manifest_len == 0)
+		return 0;
+	struct qs_manifest man;
+	qs_manifest_init(&man);
+	if (qs_manifest_decode(&man, f->manifest, f->manifest_len) != 0)
+		return QS_EINVAL;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m, "INSERT OR IGNORE INTO root_chunks (root, hash) VALUES (?1, ?2)",
+			      &s);
+	for (size_t i = 0; !rc && i < man.count; i++) {
+		sqlite3_bind_int64(s, 1, (int64_t)c->u.put_version.root_id);
+		sqlite3_bind_blob(s, 2, man.chunks[i].sha256, QS_SHA256_LEN, SQLITE_STATIC);
+		int step = sqlite3_step(s);
+		if (step != SQLITE_DONE)
+			rc = sql_err(m, step, "root chunk insert");
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	qs_manifest_release(&man);
+	return rc;
+}
+
 /* Stores version `version` of the path and makes it the current entry. */
 static int put_store(struct qs_meta *m, const struct qs_cmd *c, uint64_t version)
 {
@@ -665,6 +701,8 @@ static int put_store(struct qs_meta *m, const struct qs_cmd *c, uint64_t version
 		return rc;
 	bind_version(stmt(m, ST_ENTRY_UPSERT), c, version);
 	rc = stmt_exec(m, ST_ENTRY_UPSERT, "entry upsert");
+	if (!rc)
+		rc = root_chunks_add(m, c);
 	if (rc)
 		return rc;
 	return command_log(m, c, c->client_id, c->u.put_version.root_id, c->u.put_version.path,
@@ -1025,6 +1063,24 @@ int qs_meta_roots(struct qs_meta *m, uint64_t client_id, const char *after, size
 			(const char *)sqlite3_column_text(s, 1), sqlite3_column_int(s, 2) != 0);
 	if (!rc && step != SQLITE_DONE)
 		rc = sql_err(m, step, "roots");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int qs_meta_root_has_chunk(struct qs_meta *m, uint64_t root_id, const uint8_t hash[32],
+			   bool *present)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m, "SELECT 1 FROM root_chunks WHERE root = ?1 AND hash = ?2", &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_blob(s, 2, hash, 32, SQLITE_STATIC);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW || step == SQLITE_DONE)
+		*present = step == SQLITE_ROW;
+	else
+		rc = sql_err(m, step, "root chunk lookup");
 	sqlite3_finalize(s);
 	return rc;
 }

@@ -136,6 +136,11 @@ typedef int (*qs_meta_entry_fn)(void *arg, const char *path, const struct qs_ver
 int qs_meta_list(struct qs_meta *m, uint64_t root_id, const char *after, size_t limit,
 		 qs_meta_entry_fn fn, void *arg);
 
+/* Whether a version of root_id uses the chunk (so a client of that root may skip uploading
+ * it). Errors: QS_EIO. */
+int qs_meta_root_has_chunk(struct qs_meta *m, uint64_t root_id, const uint8_t hash[32],
+			   bool *present);
+
 /* Roots with name > after (byte order), at most limit, with whether client_id joined each;
  * fn returning nonzero stops and is returned. */
 typedef int (*qs_meta_root_fn)(void *arg, uint64_t root_id, const char *name, bool joined);

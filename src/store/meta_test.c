@@ -170,7 +170,13 @@ static struct qs_cmd cmd_member(enum qs_cmd_type type, uint64_t client, uint64_t
 	return c;
 }
 
-static const uint8_t manifest_bytes[] = "QSMF-manifest-bytes";
+/* A real manifest encoding (docs/manifest.md): one 100-byte chunk whose hash is 32 x 0xab,
+ * plus one byte more than sizeof needs, as a string literal would have. */
+static const uint8_t manifest_bytes[] = {
+	'Q',  'S',  'M',  'F',  1,    0,    0,    0,    0,    0,    0,    0,    100,  0,
+	0,    0,    1,    0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab,
+	0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab,
+	0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0,    0,    0,    100,  0};
 
 static struct qs_cmd cmd_put(uint64_t client, uint64_t root, const char *path, uint64_t base,
 			     enum qs_kind kind, uint8_t content_id)
@@ -908,6 +914,28 @@ static void test_applied_survives_kill(void **state)
 	assert_int_equal(e.version, 0);
 }
 
+/* A root knows the chunks its own versions use, and only those. */
+static void test_root_chunks(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	uint8_t used[32], other[32];
+	memset(used, 0xab, sizeof(used));
+	memset(other, 0xcd, sizeof(other));
+	bool present = true;
+	assert_int_equal(qs_meta_root_has_chunk(f->m, root, used, &present), 0);
+	assert_false(present);
+	struct qs_cmd c = cmd_put(client, root, "f", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	assert_int_equal(qs_meta_root_has_chunk(f->m, root, used, &present), 0);
+	assert_true(present);
+	assert_int_equal(qs_meta_root_has_chunk(f->m, root, other, &present), 0);
+	assert_false(present);
+	assert_int_equal(qs_meta_root_has_chunk(f->m, root + 1, used, &present), 0);
+	assert_false(present);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -934,6 +962,7 @@ int main(void)
 		T(test_group_with_one_failing_command),
 		T(test_group_rollback_and_close_discard),
 		T(test_applied_survives_kill),
+		T(test_root_chunks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,6 +223,7 @@ struct rr {
 	const struct qs_manifest *m;
 	bool corrupt; /* flip one byte of each chunk sent */
 	int replies;
+	size_t need_count; /* chunks the server asked for */
 };
 
 static int rr_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
@@ -240,6 +241,7 @@ static int rr_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
 	const Quics__PleaseSyncResponse *ps = (const void *)r->reply;
 	if (ps->result_case != QUICS__PLEASE_SYNC_RESPONSE__RESULT_NEED_CHUNKS)
 		return r->replies == 1 ? qs_tx_finish(tx) : 0; /* a final answer: end our half */
+	r->need_count = ps->need_chunks->n_hashes;
 	/* Send the chunks asked for, from the file buffer. */
 	for (size_t i = 0; i < ps->need_chunks->n_hashes; i++) {
 		uint64_t off = 0;
@@ -371,6 +373,8 @@ static int do_root(struct peer *p, const char *tx, const char *name, const char 
 
 /* Proposes path with content data[len] (a file) based on base; returns the reply code and
  * the accepted version or the conflict's server version in *version. */
+static size_t last_need_count;
+
 static int do_propose(struct peer *p, uint64_t root, const char *path, uint64_t base,
 		      const uint8_t *data, size_t len, bool corrupt, uint64_t *version,
 		      bool *conflict)
@@ -411,6 +415,7 @@ static int do_propose(struct peer *p, uint64_t root, const char *path, uint64_t 
 			code = -2;
 		}
 	}
+	last_need_count = r.need_count;
 	qs_filestate_out_release(&fs);
 	qs_manifest_release(&m);
 	rr_free(&r);
@@ -534,8 +539,13 @@ static void scenario_hostile(void)
 	/* Chunks that do not match their hash. */
 	size_t len = 3u << 20;
 	uint8_t *data = qs_malloc(len);
-	for (size_t i = 0; i < len; i++)
-		data[i] = (uint8_t)(i * 31);
+	uint64_t x = 88172645463325252ULL; /* xorshift: no two 1 MiB chunks alike */
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		data[i] = (uint8_t)x;
+	}
 	EXPECT(do_propose(&a, root, "corrupt.bin", 0, data, len, true, &v, &conflict) ==
 		       QUICS__ERROR_CODE__ERROR_BAD_REQUEST,
 	       "chunks that do not match their hash are refused");
@@ -546,6 +556,19 @@ static void scenario_hostile(void)
 	/* The server still serves: a good proposal works. */
 	EXPECT(do_propose(&a, root, "fine.bin", 0, data, len, false, &v, &conflict) == 0 && v == 1,
 	       "the server keeps serving after hostile input");
+	/* Another client in another root proposes the same chunks: knowing the hashes is not
+	 * enough, it must upload every chunk new to its root; within its root, not again. */
+	struct peer b = {0};
+	setup_peer(&b, "b");
+	uint64_t other;
+	EXPECT(do_root(&b, "REGISTER_ROOT", "other", "pw2", &other) == 0, "second root");
+	EXPECT(do_propose(&b, other, "copy.bin", 0, data, len, false, &v, &conflict) == 0 &&
+		       last_need_count == 3,
+	       "chunks of another root are requested again (asked for %zu)", last_need_count);
+	EXPECT(do_propose(&b, other, "copy2.bin", 0, data, len, false, &v, &conflict) == 0 &&
+		       last_need_count == 0,
+	       "chunks already in the root are not uploaded again (asked for %zu)",
+	       last_need_count);
 	qs_free(data);
 }
 
