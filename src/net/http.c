@@ -410,7 +410,8 @@ static unsigned target_parse(struct qs_http_request *req, json_t **err)
 {
 	const char *t = req->target;
 	size_t len = req->target_len;
-	if (len == 0 || t[0] != '/' || memchr(t, '#', len) != NULL) {
+	if (len == 0 || t[0] != '/' || memchr(t, '#', len) != NULL ||
+	    memchr(t, '\0', len) != NULL) {
 		*err = error_json("bad_request", "the request target must be an absolute path");
 		return 400;
 	}

@@ -972,6 +972,9 @@ static void test_dispatch(void **state)
 	assert_int_equal(qs_http_dispatch(rt, 2, &limits, "GET", t, strlen(t), NULL, 0, &reply),
 			 400);
 	json_decref(reply);
+	assert_int_equal(qs_http_dispatch(rt, 2, &limits, "GET", "/x/a\0b", 6, NULL, 0, &reply),
+			 400);
+	json_decref(reply);
 }
 
 int main(void)
