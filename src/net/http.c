@@ -410,7 +410,8 @@ static unsigned target_parse(struct qs_http_request *req, json_t **err)
 {
 	const char *t = req->target;
 	size_t len = req->target_len;
-	if (len == 0 || t[0] != '/' || memchr(t, '#', len) != NULL) {
+	if (len == 0 || t[0] != '/' || memchr(t, '#', len) != NULL ||
+	    memchr(t, '\0', len) != NULL) {
 		*err = error_json("bad_request", "the request target must be an absolute path");
 		return 400;
 	}
@@ -849,54 +850,66 @@ static bool json_content_type(const char *ct)
 	return next == '\0' || next == ';' || next == ' ';
 }
 
-/* Checks framing of the body: Content-Length only, within the limit, JSON. */
-static unsigned check_body(struct qs_http_server *s, struct qs_http_request *req,
-			   struct MHD_Connection *conn, json_t **err)
+/* The body's framing: Content-Length only (stored in *len), within the limit. */
+static unsigned check_framing(struct qs_http_server *s, struct MHD_Connection *conn, uint64_t *len,
+			      json_t **err)
 {
 	if (header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL) {
 		*err = error_json("length_required", "send the body with a Content-Length");
 		return 411;
 	}
 	const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	uint64_t len = 0;
-	if (cl != NULL && qs_parse_u64(cl, UINT64_MAX, &len) != 0)
-		return 400;
-	if (len > s->cfg.limits.max_body_bytes) {
+	if (cl != NULL && qs_parse_u64(cl, UINT64_MAX, len) != 0)
+		return 400; /* MHD refuses these before us; kept for safety */
+	if (*len > s->cfg.limits.max_body_bytes) {
 		*err = error_json("payload_too_large", "the body is larger than %zu bytes",
 				  s->cfg.limits.max_body_bytes);
 		return 413;
 	}
-	if (len > 0 && !json_content_type(header(conn, MHD_HTTP_HEADER_CONTENT_TYPE))) {
-		*err = error_json("unsupported_media_type", "the body must be application/json");
-		return 415;
-	}
-	if (len > 0 && qs_buf_reserve(&req->body_buf, (size_t)len) != 0)
-		return 500;
 	return 0;
 }
 
+/* Checks the headers. Returns 0 or an error status with *err set; *read_body tells whether
+ * the body, if any, will be read (and dropped after an error), which keeps the connection:
+ * only for an authenticated request whose body is framed and within the limit. */
 static unsigned check_request(struct qs_http_server *s, struct qs_http_request *req,
-			      struct MHD_Connection *conn, json_t **err)
+			      struct MHD_Connection *conn, json_t **err, bool *read_body)
 {
+	const struct qs_http_limits *l = &s->cfg.limits;
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	if (req->target_len > s->cfg.limits.max_url_bytes) {
+	*read_body = false;
+	if (req->target_len > l->max_url_bytes) {
 		*err = error_json("uri_too_long", "the request target is longer than %zu bytes",
-				  s->cfg.limits.max_url_bytes);
+				  l->max_url_bytes);
 		return 414;
 	}
-	if (ci != NULL && ci->header_size > s->cfg.limits.max_header_bytes) {
+	if (ci != NULL && ci->header_size > l->max_header_bytes) {
 		*err = error_json("header_too_large",
-				  "the request headers are larger than %zu "
-				  "bytes",
-				  s->cfg.limits.max_header_bytes);
+				  "the request headers are larger than %zu bytes",
+				  l->max_header_bytes);
 		return 431;
 	}
 	unsigned st = check_auth(s, conn, err);
-	if (st == 0)
-		st = request_route(req, s->cfg.routes, s->cfg.nroutes, err);
-	if (st == 0)
-		st = check_body(s, req, conn, err);
+	if (st != 0)
+		return st;
+	uint64_t len = 0;
+	json_t *framing_err = NULL;
+	unsigned framing = check_framing(s, conn, &len, &framing_err);
+	*read_body = framing == 0;
+	st = request_route(req, s->cfg.routes, s->cfg.nroutes, err);
+	if (st == 0 && framing != 0) {
+		st = framing;
+		*err = framing_err;
+		framing_err = NULL;
+	}
+	json_decref(framing_err);
+	if (st == 0 && len > 0 && !json_content_type(header(conn, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		*err = error_json("unsupported_media_type", "the body must be application/json");
+		st = 415;
+	}
+	if (st == 0 && len > 0 && qs_buf_reserve(&req->body_buf, (size_t)len) != 0)
+		st = 500;
 	return st;
 }
 
@@ -907,9 +920,9 @@ static bool has_body(struct MHD_Connection *conn)
 	       (cl != NULL && strcmp(cl, "0") != 0);
 }
 
-/* First handler call: headers are in. An error is answered on the next call (keeping the
- * connection) unless a body follows, which is then refused unread by answering now: MHD
- * closes the connection after an early answer. */
+/* First handler call: headers are in. An error is answered on a later call, keeping the
+ * connection, unless a body follows that will not be read (check_request): then it is answered
+ * now, and MHD closes the connection after an early answer. */
 static enum MHD_Result on_headers(struct qs_http_server *s, struct qs_http_request *req,
 				  const char *method)
 {
@@ -917,11 +930,12 @@ static enum MHD_Result on_headers(struct qs_http_server *s, struct qs_http_reque
 	memcpy(req->method, method, mlen < HTTP_METHOD_MAX ? mlen : HTTP_METHOD_MAX - 1);
 	req->stage = STAGE_BODY;
 	json_t *err = NULL;
-	unsigned st = check_request(s, req, req->conn, &err);
+	bool read_body;
+	unsigned st = check_request(s, req, req->conn, &err, &read_body);
 	if (st == 0)
 		return MHD_YES;
 	req_answer(req, st, err);
-	if (has_body(req->conn))
+	if (!read_body && has_body(req->conn))
 		return reply_queue(s, req);
 	return MHD_YES;
 }
@@ -961,7 +975,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (*upload_data_size == 0)
 			return on_body_done(s, req);
 		/* The body cannot outgrow its buffer: MHD stops at Content-Length, and
-		 * check_body capped that. */
+		 * check_framing capped that. After an error the body is dropped as it comes. */
 		if (req->status == 0 &&
 		    qs_buf_append(&req->body_buf, upload_data, *upload_data_size) != 0)
 			return MHD_NO;

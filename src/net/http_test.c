@@ -716,10 +716,29 @@ static void test_keepalive(void **state)
 	request_on(fd, "GET", "/v1/ping", NULL, NULL, &r);
 	assert_int_equal(r.status, 200);
 	resp_clear(&r);
+
+	/* Errors of an authenticated request with a body of acceptable size keep the
+	 * connection too: the body is read and dropped. */
+	request_on(fd, "POST", "/v1/nope", NULL, "{\"k\":1}", &r);
+	assert_int_equal(r.status, 404);
+	assert_null(resp_header(&r, "Connection", v, sizeof(v)));
+	resp_clear(&r);
+	request_on(fd, "POST", "/v1/items?x=1", NULL, "{\"k\":1}", &r);
+	assert_error(&r, 400, "invalid_query");
+	assert_null(resp_header(&r, "Connection", v, sizeof(v)));
+	resp_clear(&r);
+	const char *typed = "POST /v1/items HTTP/1.1\r\n" HOST AUTH
+			    "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}";
+	exchange(fd, typed, strlen(typed), &r);
+	assert_error(&r, 415, "unsupported_media_type");
+	resp_clear(&r);
+	request_on(fd, "GET", "/v1/ping", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_clear(&r);
 	close(fd);
 
-	/* An error answered before its body is read closes the connection (the body is not
-	 * read): the next request on it gets nothing. */
+	/* An error answered before its body is read closes the connection (too large, or the
+	 * sender is not authenticated): the next request on it gets nothing. */
 	fd = conn_open(f->port);
 	char *over = json_of_size(BODY_LIMIT + 1);
 	request_on(fd, "POST", "/v1/items", NULL, over, &r);
@@ -728,6 +747,18 @@ static void test_keepalive(void **state)
 	assert_string_equal(resp_header(&r, "Connection", v, sizeof(v)), "close");
 	resp_clear(&r);
 	const char *ping = "GET /v1/ping HTTP/1.1\r\n" HOST AUTH "\r\n";
+	send_all(fd, ping, strlen(ping));
+	assert_int_equal(read_resp(fd, &r), -1);
+	resp_clear(&r);
+	close(fd);
+
+	fd = conn_open(f->port);
+	const char *anon = "POST /v1/items HTTP/1.1\r\n" HOST "Content-Type: application/json\r\n"
+			   "Content-Length: 2\r\n\r\n{}";
+	exchange(fd, anon, strlen(anon), &r);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(resp_header(&r, "Connection", v, sizeof(v)), "close");
+	resp_clear(&r);
 	send_all(fd, ping, strlen(ping));
 	assert_int_equal(read_resp(fd, &r), -1);
 	resp_clear(&r);
@@ -970,6 +1001,9 @@ static void test_dispatch(void **state)
 	json_decref(reply);
 	t = "x";
 	assert_int_equal(qs_http_dispatch(rt, 2, &limits, "GET", t, strlen(t), NULL, 0, &reply),
+			 400);
+	json_decref(reply);
+	assert_int_equal(qs_http_dispatch(rt, 2, &limits, "GET", "/x/a\0b", 6, NULL, 0, &reply),
 			 400);
 	json_decref(reply);
 }
