@@ -130,12 +130,12 @@ static void register_client_checked(struct pw_job *j)
 	}
 	const char *name = r->data;
 	uint8_t token[QS_META_TOKEN_LEN];
-	struct qs_cmd cmd;
+	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_REGISTER_CLIENT;
 	cmd.now_unix_ms = now_unix_ms();
 	snprintf(cmd.u.register_client.name, sizeof(cmd.u.register_client.name), "%s", name);
-	struct qs_cmd_result res;
+	struct qs_meta_result res;
 	int rc = gnutls_rnd(GNUTLS_RND_KEY, token, sizeof(token)) == 0 ? 0 : QS_ENOMEM;
 	if (rc == 0)
 		rc = qs_sha256(token, sizeof(token), cmd.u.register_client.token_hash);
@@ -213,7 +213,7 @@ static void register_root_hashed(struct pw_job *j)
 		qis_reply_error(r, j->rc, "cannot hash the root password");
 		return;
 	}
-	struct qs_cmd cmd;
+	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_REGISTER_ROOT;
 	cmd.now_unix_ms = now_unix_ms();
@@ -221,7 +221,7 @@ static void register_root_hashed(struct pw_job *j)
 	snprintf(cmd.u.register_root.name, sizeof(cmd.u.register_root.name), "%s", rr->name);
 	snprintf(cmd.u.register_root.password_hash, sizeof(cmd.u.register_root.password_hash), "%s",
 		 j->encoded);
-	struct qs_cmd_result res;
+	struct qs_meta_result res;
 	int rc = qs_meta_apply(r->s->d->meta, &cmd, &res);
 	if (rc != 0) {
 		qis_reply_error(r, rc,
@@ -268,15 +268,15 @@ static int on_register_root(struct qis_req *r, const ProtobufCMessage *msg)
 
 /* ---- JOIN_ROOT / LEAVE_ROOT / LIST_ROOTS ---- */
 
-static int apply_membership(struct qis_req *r, enum qs_cmd_type type, uint64_t root_id)
+static int apply_membership(struct qis_req *r, enum qs_meta_cmd_type type, uint64_t root_id)
 {
-	struct qs_cmd cmd;
+	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = type;
 	cmd.now_unix_ms = now_unix_ms();
 	cmd.client_id = r->s->client_id;
 	cmd.u.join_root.root_id = root_id;
-	struct qs_cmd_result res;
+	struct qs_meta_result res;
 	return qs_meta_apply(r->s->d->meta, &cmd, &res);
 }
 

@@ -108,7 +108,7 @@ static int setup_password(struct qis_daemon *d)
 		pw = generated;
 		printf("server password (generated; clients need it to register): %s\n", pw);
 	}
-	struct qs_cmd cmd;
+	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_SET_SERVER_PASSWORD;
 	uint8_t salt[QS_META_SALT_LEN];
@@ -118,7 +118,7 @@ static int setup_password(struct qis_daemon *d)
 			      sizeof(salt), cmd.u.set_server_password.password_hash,
 			      sizeof(cmd.u.set_server_password.password_hash));
 	qs_wipe(generated, sizeof(generated));
-	struct qs_cmd_result res;
+	struct qs_meta_result res;
 	if (rc == 0)
 		rc = qs_meta_apply(d->meta, &cmd, &res);
 	return rc;

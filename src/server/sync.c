@@ -98,7 +98,7 @@ static void reply_decision(struct psync *p, const struct qs_decision *dec)
 /* All chunks are stored: apply the version durably, answer, and tell the other clients. */
 static void psync_commit(struct psync *p)
 {
-	struct qs_cmd cmd;
+	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_PUT_VERSION;
 	cmd.now_unix_ms = now_unix_ms();
@@ -112,7 +112,7 @@ static void psync_commit(struct psync *p)
 	cmd.u.put_version.file.size = p->size;
 	cmd.u.put_version.file.manifest = p->enc.data;
 	cmd.u.put_version.file.manifest_len = p->enc.len;
-	struct qs_cmd_result res;
+	struct qs_meta_result res;
 	int rc = qs_meta_apply(p->s->d->meta, &cmd, &res);
 	if (rc != 0) {
 		psync_error(p, rc, "cannot apply the proposal");

@@ -480,7 +480,7 @@ static int client_and_root(struct qs_meta *m, uint64_t client_id, uint64_t root_
 }
 
 /* Appends the command to the commands log (only commands that changed something). */
-static int command_log(struct qs_meta *m, const struct qs_cmd *c, uint64_t client_id,
+static int command_log(struct qs_meta *m, const struct qs_meta_cmd *c, uint64_t client_id,
 		       uint64_t root_id, const char *path, uint64_t version)
 {
 	sqlite3_stmt *s = stmt(m, ST_COMMAND_LOG);
@@ -499,7 +499,8 @@ static int command_log(struct qs_meta *m, const struct qs_cmd *c, uint64_t clien
 
 /* ---- commands ---- */
 
-static int apply_register_client(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+static int apply_register_client(struct qs_meta *m, const struct qs_meta_cmd *c,
+				 struct qs_meta_result *r)
 {
 	if (!name_valid(c->u.register_client.name))
 		return QS_EINVAL;
@@ -514,7 +515,8 @@ static int apply_register_client(struct qs_meta *m, const struct qs_cmd *c, stru
 	return command_log(m, c, r->id, 0, NULL, 0);
 }
 
-static int apply_register_root(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+static int apply_register_root(struct qs_meta *m, const struct qs_meta_cmd *c,
+			       struct qs_meta_result *r)
 {
 	bool client = false;
 	if (!name_valid(c->u.register_root.name) ||
@@ -550,7 +552,8 @@ static int apply_register_root(struct qs_meta *m, const struct qs_cmd *c, struct
 /* JOIN_ROOT and LEAVE_ROOT: idempotent (joining twice or leaving a root one is not in changes
  * nothing and succeeds, so a retried request gets the same answer). The root password is the
  * daemon's check, made before it issues the command. */
-static int apply_membership(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+static int apply_membership(struct qs_meta *m, const struct qs_meta_cmd *c,
+			    struct qs_meta_result *r)
 {
 	bool join = c->type == QS_CMD_JOIN_ROOT;
 	uint64_t root_id = join ? c->u.join_root.root_id : c->u.leave_root.root_id;
@@ -571,7 +574,7 @@ static int apply_membership(struct qs_meta *m, const struct qs_cmd *c, struct qs
 	return rc;
 }
 
-static int apply_set_server_password(struct qs_meta *m, const struct qs_cmd *c)
+static int apply_set_server_password(struct qs_meta *m, const struct qs_meta_cmd *c)
 {
 	if (!password_hash_valid(c->u.set_server_password.password_hash))
 		return QS_EINVAL;
@@ -630,7 +633,7 @@ static int entry_head(struct qs_meta *m, uint64_t root_id, const char *path,
 }
 
 /* Binds the 11 FILE_COLUMNS of a version row to s. */
-static void bind_version(sqlite3_stmt *s, const struct qs_cmd *c, uint64_t version)
+static void bind_version(sqlite3_stmt *s, const struct qs_meta_cmd *c, uint64_t version)
 {
 	const struct qs_meta_file *f = &c->u.put_version.file;
 	static const uint8_t zero_hash[QS_CONTENT_HASH_LEN];
@@ -650,7 +653,7 @@ static void bind_version(sqlite3_stmt *s, const struct qs_cmd *c, uint64_t versi
 }
 
 /* The path and file fields of a PUT_VERSION, beyond what the version rules check. */
-static bool put_fields_valid(const struct qs_cmd *c)
+static bool put_fields_valid(const struct qs_meta_cmd *c)
 {
 	const char *path = c->u.put_version.path;
 	const struct qs_meta_file *f = &c->u.put_version.file;
@@ -667,7 +670,7 @@ static bool put_fields_valid(const struct qs_cmd *c)
 static int prepare_once(struct qs_meta *m, const char *sql, sqlite3_stmt **out);
 
 /* Records the chunks of a file version as referenced by its root. */
-static int root_chunks_add(struct qs_meta *m, const struct qs_cmd *c)
+static int root_chunks_add(struct qs_meta *m, const struct qs_meta_cmd *c)
 {
 	const struct qs_meta_file *f = &c->u.put_version.file;
 	if (f->content.kind != QS_KIND_FILE || f->manifest_len == 0)
@@ -693,7 +696,7 @@ static int root_chunks_add(struct qs_meta *m, const struct qs_cmd *c)
 }
 
 /* Stores version `version` of the path and makes it the current entry. */
-static int put_store(struct qs_meta *m, const struct qs_cmd *c, uint64_t version)
+static int put_store(struct qs_meta *m, const struct qs_meta_cmd *c, uint64_t version)
 {
 	bind_version(stmt(m, ST_VERSION_INSERT), c, version);
 	int rc = stmt_exec(m, ST_VERSION_INSERT, "version insert");
@@ -709,7 +712,8 @@ static int put_store(struct qs_meta *m, const struct qs_cmd *c, uint64_t version
 			   version);
 }
 
-static int apply_put_version(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+static int apply_put_version(struct qs_meta *m, const struct qs_meta_cmd *c,
+			     struct qs_meta_result *r)
 {
 	uint64_t root_id = c->u.put_version.root_id;
 	bool member = false;
@@ -741,7 +745,7 @@ static int apply_put_version(struct qs_meta *m, const struct qs_cmd *c, struct q
 	return rc;
 }
 
-static int apply_command(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+static int apply_command(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_meta_result *r)
 {
 	switch (c->type) {
 	case QS_CMD_REGISTER_CLIENT: return apply_register_client(m, c, r);
@@ -759,7 +763,7 @@ static int apply_command(struct qs_meta *m, const struct qs_cmd *c, struct qs_cm
 /* Inside a group: the command runs in a SAVEPOINT, so a failing command rolls back only its
  * own changes. If SQLite itself ended the transaction (an I/O error, a full disk), the whole
  * group is lost: it is marked failed and its commit reports it. */
-static int apply_in_group(struct qs_meta *m, const struct qs_cmd *c, struct qs_cmd_result *r)
+static int apply_in_group(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_meta_result *r)
 {
 	if (m->group_failed)
 		return QS_EIO;
@@ -778,9 +782,9 @@ static int apply_in_group(struct qs_meta *m, const struct qs_cmd *c, struct qs_c
 	return rc ? rc : release;
 }
 
-int qs_meta_apply(struct qs_meta *m, const struct qs_cmd *cmd, struct qs_cmd_result *res)
+int qs_meta_apply(struct qs_meta *m, const struct qs_meta_cmd *cmd, struct qs_meta_result *res)
 {
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	memset(&r, 0, sizeof(r));
 	int rc;
 	if (m->in_group) {

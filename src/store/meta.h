@@ -23,7 +23,7 @@
 
 struct qs_meta;
 
-enum qs_cmd_type {
+enum qs_meta_cmd_type {
 	QS_CMD_REGISTER_CLIENT = 1, /* new client id with a token hash */
 	QS_CMD_REGISTER_ROOT = 2,   /* new root (name, password hash); the client joins it */
 	QS_CMD_JOIN_ROOT = 3,
@@ -43,8 +43,8 @@ struct qs_meta_file {
 	size_t manifest_len;
 };
 
-struct qs_cmd {
-	enum qs_cmd_type type;
+struct qs_meta_cmd {
+	enum qs_meta_cmd_type type;
 	int64_t now_unix_ms; /* wall clock at the proposer, for display only, never ordering */
 	uint64_t client_id;  /* the acting client (0 for REGISTER_CLIENT / SET_SERVER_PASSWORD) */
 	union {
@@ -72,7 +72,7 @@ struct qs_cmd {
 	} u;
 };
 
-struct qs_cmd_result {
+struct qs_meta_result {
 	uint64_t id;                 /* REGISTER_CLIENT: client id; REGISTER_ROOT: root id */
 	struct qs_decision decision; /* PUT_VERSION: verdict and the resulting/current version */
 };
@@ -94,7 +94,7 @@ int qs_meta_schema_version(struct qs_meta *m);
  * JOIN_ROOT of a member and LEAVE_ROOT of a non-member succeed and change nothing (retries
  * get the same answer); the root password is checked by the caller before JOIN_ROOT.
  * Commands that changed something are appended to the commands log (docs/store.md). */
-int qs_meta_apply(struct qs_meta *m, const struct qs_cmd *cmd, struct qs_cmd_result *res);
+int qs_meta_apply(struct qs_meta *m, const struct qs_meta_cmd *cmd, struct qs_meta_result *res);
 
 /* Group commit. _begin opens one transaction that every qs_meta_apply joins until _commit;
  * each command of the group still runs in its own SAVEPOINT, so a failing command rolls back

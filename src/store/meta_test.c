@@ -130,9 +130,9 @@ static void token_of(uint8_t token[QS_META_TOKEN_LEN], uint8_t seed)
 	memset(token, seed, QS_META_TOKEN_LEN);
 }
 
-static struct qs_cmd cmd_client(const char *name, uint8_t token_seed)
+static struct qs_meta_cmd cmd_client(const char *name, uint8_t token_seed)
 {
-	struct qs_cmd c;
+	struct qs_meta_cmd c;
 	memset(&c, 0, sizeof(c));
 	c.type = QS_CMD_REGISTER_CLIENT;
 	c.now_unix_ms = 1000;
@@ -143,9 +143,9 @@ static struct qs_cmd cmd_client(const char *name, uint8_t token_seed)
 	return c;
 }
 
-static struct qs_cmd cmd_root(uint64_t client, const char *name)
+static struct qs_meta_cmd cmd_root(uint64_t client, const char *name)
 {
-	struct qs_cmd c;
+	struct qs_meta_cmd c;
 	memset(&c, 0, sizeof(c));
 	c.type = QS_CMD_REGISTER_ROOT;
 	c.now_unix_ms = 2000;
@@ -156,9 +156,9 @@ static struct qs_cmd cmd_root(uint64_t client, const char *name)
 	return c;
 }
 
-static struct qs_cmd cmd_member(enum qs_cmd_type type, uint64_t client, uint64_t root)
+static struct qs_meta_cmd cmd_member(enum qs_meta_cmd_type type, uint64_t client, uint64_t root)
 {
-	struct qs_cmd c;
+	struct qs_meta_cmd c;
 	memset(&c, 0, sizeof(c));
 	c.type = type;
 	c.now_unix_ms = 3000;
@@ -178,10 +178,10 @@ static const uint8_t manifest_bytes[] = {
 	0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab,
 	0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0,    0,    0,    100,  0};
 
-static struct qs_cmd cmd_put(uint64_t client, uint64_t root, const char *path, uint64_t base,
-			     enum qs_kind kind, uint8_t content_id)
+static struct qs_meta_cmd cmd_put(uint64_t client, uint64_t root, const char *path, uint64_t base,
+				  enum qs_kind kind, uint8_t content_id)
 {
-	struct qs_cmd c;
+	struct qs_meta_cmd c;
 	memset(&c, 0, sizeof(c));
 	c.type = QS_CMD_PUT_VERSION;
 	c.now_unix_ms = 4000 + content_id;
@@ -201,16 +201,16 @@ static struct qs_cmd cmd_put(uint64_t client, uint64_t root, const char *path, u
 	return c;
 }
 
-static uint64_t apply_ok(struct qs_meta *m, const struct qs_cmd *c)
+static uint64_t apply_ok(struct qs_meta *m, const struct qs_meta_cmd *c)
 {
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	assert_int_equal(qs_meta_apply(m, c, &r), 0);
 	return r.id;
 }
 
-static struct qs_decision put_ok(struct qs_meta *m, const struct qs_cmd *c)
+static struct qs_decision put_ok(struct qs_meta *m, const struct qs_meta_cmd *c)
 {
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	assert_int_equal(qs_meta_apply(m, c, &r), 0);
 	return r.decision;
 }
@@ -218,7 +218,7 @@ static struct qs_decision put_ok(struct qs_meta *m, const struct qs_cmd *c)
 /* A client that created root "photos": *client and *root. */
 static void client_with_root(struct qs_meta *m, uint64_t *client, uint64_t *root)
 {
-	struct qs_cmd c = cmd_client("laptop", 1);
+	struct qs_meta_cmd c = cmd_client("laptop", 1);
 	*client = apply_ok(m, &c);
 	c = cmd_root(*client, "photos");
 	*root = apply_ok(m, &c);
@@ -233,7 +233,7 @@ static void test_open_twice_keeps_schema_and_data(void **state)
 	assert_true(version >= 1);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM migrations"), version);
 	assert_int_equal(raw_int(f->path, "SELECT max(version) FROM migrations"), version);
-	struct qs_cmd c = cmd_client("laptop", 1);
+	struct qs_meta_cmd c = cmd_client("laptop", 1);
 	uint64_t id = apply_ok(f->m, &c);
 	qs_meta_close(f->m);
 	f->m = NULL;
@@ -259,7 +259,7 @@ static void test_settings_wal_and_foreign_keys(void **state)
 	 * row cannot be removed from under its entry. */
 	uint64_t client, root;
 	client_with_root(f->m, &client, &root);
-	struct qs_cmd p = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	struct qs_meta_cmd p = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
 	put_ok(f->m, &p);
 	db = raw_open(f->path);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
@@ -304,8 +304,8 @@ static void test_foreign_database_is_refused(void **state)
 static void test_register_client(void **state)
 {
 	struct fixture *f = *state;
-	struct qs_cmd c = cmd_client("laptop", 1);
-	struct qs_cmd_result r;
+	struct qs_meta_cmd c = cmd_client("laptop", 1);
+	struct qs_meta_result r;
 	memset(&r, 0xee, sizeof(r));
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
 	assert_int_equal(r.id, 1);
@@ -331,15 +331,15 @@ static void test_register_client_bad_names(void **state)
 	snapshot(f->path, before);
 	static const char *const bad[] = {"", "a\nb", "tab\there", "\xc0\xaf", "\xff", "del\x7f"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct qs_cmd c = cmd_client(bad[i], 1);
-		struct qs_cmd_result r;
+		struct qs_meta_cmd c = cmd_client(bad[i], 1);
+		struct qs_meta_result r;
 		assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
 	}
-	struct qs_cmd c = cmd_client("x", 1);
+	struct qs_meta_cmd c = cmd_client("x", 1);
 	memset(c.u.register_client.name, 'n', sizeof(c.u.register_client.name)); /* no NUL */
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
-	c.type = (enum qs_cmd_type)99;
+	c.type = (enum qs_meta_cmd_type)99;
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
 	snapshot(f->path, after);
 	assert_memory_equal(before, after, sizeof(before));
@@ -370,8 +370,8 @@ static void test_register_root(void **state)
 
 	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
 	snapshot(f->path, before);
-	struct qs_cmd c = cmd_root(client, "photos");
-	struct qs_cmd_result r;
+	struct qs_meta_cmd c = cmd_root(client, "photos");
+	struct qs_meta_result r;
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EEXIST);
 	c = cmd_root(client + 10, "music");
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
@@ -401,7 +401,7 @@ static void test_join_and_leave(void **state)
 	struct fixture *f = *state;
 	uint64_t owner, root;
 	client_with_root(f->m, &owner, &root);
-	struct qs_cmd c = cmd_client("desktop", 2);
+	struct qs_meta_cmd c = cmd_client("desktop", 2);
 	uint64_t other = apply_ok(f->m, &c);
 	assert_false(qs_meta_is_member(f->m, other, root));
 
@@ -421,7 +421,7 @@ static void test_join_and_leave(void **state)
 	snapshot(f->path, after);
 	assert_memory_equal(before, after, sizeof(before));
 
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	c = cmd_member(QS_CMD_JOIN_ROOT, other, root + 1);
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
 	c = cmd_member(QS_CMD_JOIN_ROOT, other + 1, root);
@@ -454,10 +454,10 @@ static void test_server_password(void **state)
 	assert_string_equal(out, "");
 	assert_int_equal(qs_meta_server_password(f->m, out, 64), QS_EINVAL);
 
-	struct qs_cmd c;
+	struct qs_meta_cmd c;
 	memset(&c, 0, sizeof(c));
 	c.type = QS_CMD_SET_SERVER_PASSWORD;
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL); /* empty */
 	memset(c.u.set_server_password.password_hash, 'h', 128);  /* unterminated */
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
@@ -479,7 +479,7 @@ static void test_fast_forward_sequence_1_2_3(void **state)
 	uint64_t client, root;
 	client_with_root(f->m, &client, &root);
 	for (uint8_t i = 1; i <= 3; i++) {
-		struct qs_cmd c = cmd_put(client, root, "docs/a.txt", i - 1u, QS_KIND_FILE, i);
+		struct qs_meta_cmd c = cmd_put(client, root, "docs/a.txt", i - 1u, QS_KIND_FILE, i);
 		struct qs_decision d = put_ok(f->m, &c);
 		assert_int_equal(d.verdict, QS_VERDICT_FAST_FORWARD);
 		assert_int_equal(d.conflict, QS_CONFLICT_NONE);
@@ -528,7 +528,7 @@ static void test_same_leaves_database_unchanged(void **state)
 	struct fixture *f = *state;
 	uint64_t client, root;
 	client_with_root(f->m, &client, &root);
-	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	struct qs_meta_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
 	put_ok(f->m, &c);
 	c = cmd_put(client, root, "a", 1, QS_KIND_FILE, 2);
 	put_ok(f->m, &c);
@@ -552,7 +552,7 @@ static void test_conflict_leaves_database_unchanged(void **state)
 	struct fixture *f = *state;
 	uint64_t client, root;
 	client_with_root(f->m, &client, &root);
-	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	struct qs_meta_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
 	put_ok(f->m, &c);
 	c = cmd_put(client, root, "a", 1, QS_KIND_FILE, 2);
 	put_ok(f->m, &c);
@@ -579,16 +579,16 @@ static void test_put_errors_change_nothing(void **state)
 	struct fixture *f = *state;
 	uint64_t client, root;
 	client_with_root(f->m, &client, &root);
-	struct qs_cmd c = cmd_client("stranger", 2);
+	struct qs_meta_cmd c = cmd_client("stranger", 2);
 	uint64_t stranger = apply_ok(f->m, &c);
 	c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
 	put_ok(f->m, &c);
 
 	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
 	snapshot(f->path, before);
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	memset(&r, 0x5a, sizeof(r));
-	struct qs_cmd_result untouched = r;
+	struct qs_meta_result untouched = r;
 	/* Membership: a client that has not joined cannot write, even to a new path. */
 	c = cmd_put(stranger, root, "b", 0, QS_KIND_FILE, 1);
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EACCES);
@@ -637,8 +637,8 @@ static void test_failed_command_rolls_back_whole(void **state)
 			  " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
 	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
 	snapshot(f->path, before);
-	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
-	struct qs_cmd_result r;
+	struct qs_meta_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	struct qs_meta_result r;
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EIO); /* after its versions row */
 	c = cmd_root(client, "music");
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EIO); /* after its roots row */
@@ -654,13 +654,13 @@ static void test_version_past_int64_max(void **state)
 	struct fixture *f = *state;
 	uint64_t client, root;
 	client_with_root(f->m, &client, &root);
-	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	struct qs_meta_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
 	put_ok(f->m, &c);
 	raw_exec(f->path, "PRAGMA foreign_keys = OFF;"
 			  "UPDATE versions SET version = 9223372036854775807;"
 			  "UPDATE entries SET version = 9223372036854775807;");
 	c = cmd_put(client, root, "a", (uint64_t)INT64_MAX, QS_KIND_FILE, 2);
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_E2BIG);
 	c = cmd_put(client, root, "a", (uint64_t)INT64_MAX, QS_KIND_FILE, 1);
 	assert_int_equal(put_ok(f->m, &c).verdict, QS_VERDICT_SAME);
@@ -671,7 +671,7 @@ static void test_delete_and_recreate_keep_history(void **state)
 	struct fixture *f = *state;
 	uint64_t client, root;
 	client_with_root(f->m, &client, &root);
-	struct qs_cmd c = cmd_put(client, root, "l", 0, QS_KIND_SYMLINK, 1);
+	struct qs_meta_cmd c = cmd_put(client, root, "l", 0, QS_KIND_SYMLINK, 1);
 	assert_int_equal(put_ok(f->m, &c).version, 1);
 	c = cmd_put(client, root, "l", 1, QS_KIND_TOMBSTONE, 0);
 	struct qs_decision d = put_ok(f->m, &c);
@@ -740,10 +740,10 @@ static void test_list_pages_in_byte_order(void **state)
 	client_with_root(f->m, &client, &root);
 	static const char *const paths[] = {"b", "\xc3\xa9t\xc3\xa9", "a/b", "a", "B", "a-b"};
 	for (size_t i = 0; i < 6; i++) {
-		struct qs_cmd c = cmd_put(client, root, paths[i], 0, QS_KIND_FILE, (uint8_t)i);
+		struct qs_meta_cmd c = cmd_put(client, root, paths[i], 0, QS_KIND_FILE, (uint8_t)i);
 		put_ok(f->m, &c);
 	}
-	struct qs_cmd c = cmd_put(client, root, "b", 1, QS_KIND_FILE, 9);
+	struct qs_meta_cmd c = cmd_put(client, root, "b", 1, QS_KIND_FILE, 9);
 	put_ok(f->m, &c);
 	/* Another root's entries never show. */
 	c = cmd_root(client, "other");
@@ -779,7 +779,7 @@ static void test_group_with_one_failing_command(void **state)
 	struct fixture *f = *state;
 	uint64_t client, root;
 	client_with_root(f->m, &client, &root);
-	struct qs_cmd c = cmd_client("stranger", 2);
+	struct qs_meta_cmd c = cmd_client("stranger", 2);
 	uint64_t stranger = apply_ok(f->m, &c);
 	int64_t commands_before = raw_int(f->path, "SELECT count(*) FROM commands");
 	/* A command that fails after it wrote its version and entry rows: the log insert of path
@@ -793,7 +793,7 @@ static void test_group_with_one_failing_command(void **state)
 	put_ok(f->m, &c);
 	c = cmd_put(client, root, "one", 1, QS_KIND_FILE, 2); /* sees the group's own change */
 	assert_int_equal(put_ok(f->m, &c).version, 2);
-	struct qs_cmd_result r;
+	struct qs_meta_result r;
 	c = cmd_put(stranger, root, "two", 0, QS_KIND_FILE, 1);
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EACCES);
 	c = cmd_put(client, root, "two", 0, QS_KIND_FILE, 1);
@@ -828,7 +828,7 @@ static void test_group_rollback_and_close_discard(void **state)
 	snapshot(f->path, before);
 
 	assert_int_equal(qs_meta_group_begin(f->m), 0);
-	struct qs_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	struct qs_meta_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
 	put_ok(f->m, &c);
 	assert_int_equal(qs_meta_group_rollback(f->m), 0);
 	struct qs_version_entry e;
@@ -869,24 +869,24 @@ static void in_killed_child(const char *path, void (*fn)(struct qs_meta *m))
 
 static void child_apply(struct qs_meta *m)
 {
-	struct qs_cmd c = cmd_put(1, 1, "acknowledged", 0, QS_KIND_FILE, 1);
-	struct qs_cmd_result r;
+	struct qs_meta_cmd c = cmd_put(1, 1, "acknowledged", 0, QS_KIND_FILE, 1);
+	struct qs_meta_result r;
 	if (qs_meta_apply(m, &c, &r) != 0)
 		_exit(3);
 }
 
 static void child_group_uncommitted(struct qs_meta *m)
 {
-	struct qs_cmd c = cmd_put(1, 1, "never-acknowledged", 0, QS_KIND_FILE, 1);
-	struct qs_cmd_result r;
+	struct qs_meta_cmd c = cmd_put(1, 1, "never-acknowledged", 0, QS_KIND_FILE, 1);
+	struct qs_meta_result r;
 	if (qs_meta_group_begin(m) != 0 || qs_meta_apply(m, &c, &r) != 0)
 		_exit(3);
 }
 
 static void child_group_committed(struct qs_meta *m)
 {
-	struct qs_cmd c = cmd_put(1, 1, "group-acknowledged", 0, QS_KIND_FILE, 1);
-	struct qs_cmd_result r;
+	struct qs_meta_cmd c = cmd_put(1, 1, "group-acknowledged", 0, QS_KIND_FILE, 1);
+	struct qs_meta_result r;
 	if (qs_meta_group_begin(m) != 0 || qs_meta_apply(m, &c, &r) != 0 ||
 	    qs_meta_group_commit(m) != 0)
 		_exit(3);
@@ -926,7 +926,7 @@ static void test_root_chunks(void **state)
 	bool present = true;
 	assert_int_equal(qs_meta_root_has_chunk(f->m, root, used, &present), 0);
 	assert_false(present);
-	struct qs_cmd c = cmd_put(client, root, "f", 0, QS_KIND_FILE, 1);
+	struct qs_meta_cmd c = cmd_put(client, root, "f", 0, QS_KIND_FILE, 1);
 	put_ok(f->m, &c);
 	assert_int_equal(qs_meta_root_has_chunk(f->m, root, used, &present), 0);
 	assert_true(present);
