@@ -48,10 +48,11 @@ static int record_accepted(struct prop *p, uint64_t version)
 	e.manifest_len = p->enc.len;
 	e.mode = p->f.mode;
 	e.mtime_ns = p->f.mtime_ns;
+	e.durable = true; /* the user's own file: not ours to sync */
 	return qic_index_put(p->r, p->path, &e);
 }
 
-static int record_conflict(struct prop *p)
+static int record_conflict(struct prop *p, uint64_t server_version)
 {
 	struct qic_entry e;
 	int rc = qic_index_get(p->r, p->path, &e);
@@ -63,6 +64,10 @@ static int record_conflict(struct prop *p)
 	if (rc != 0)
 		return rc;
 	e.conflicted = true;
+	e.conflict_version = server_version;
+	e.candidate = p->f.content;
+	e.fp = p->f.fp; /* the local file matches the candidate now */
+	e.durable = true;
 	rc = qic_index_put(p->r, p->path, &e);
 	qic_entry_release(&e);
 	return rc;
@@ -131,7 +136,7 @@ static int on_answer(struct prop *p, const Quics__PleaseSyncResponse *resp)
 		qs_warn("client", "event=conflict root=%llu path=\"%s\" server_version=%llu",
 			(unsigned long long)p->r->root_id, p->path,
 			(unsigned long long)resp->conflict->server_version);
-		return record_conflict(p);
+		return record_conflict(p, resp->conflict->server_version);
 	default:
 		p->answered = true;
 		qs_warn("client", "event=proposal_refused path=\"%s\" code=%d msg=\"%s\"", p->path,
@@ -221,7 +226,9 @@ int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
 	if (rc == 0) {
 		if (p->f.kind == QS_KIND_TOMBSTONE)
 			propose = have && e.content.kind != QS_KIND_TOMBSTONE;
-		else if (have && qs_content_equal(&e.content, &p->f.content) && !e.conflicted) {
+		else if (have && qs_content_equal(e.conflicted ? &e.candidate : &e.content,
+						  &p->f.content)) {
+			/* Unchanged (or still the conflict candidate the server already holds). */
 			if (!qs_fingerprint_equal(&e.fp, &p->f.fp)) {
 				e.fp = p->f.fp; /* touched, not changed: remember the new stat */
 				rc = qic_index_put(r, path, &e);

@@ -72,6 +72,9 @@ static void send_result(struct recv *v, Quics__SyncOutcome outcome, int err, con
 	if (v->done)
 		return;
 	v->done = true;
+	qs_debug("client", "event=must_sync path=\"%s\" version=%llu outcome=%d err=%s",
+		 v->path != NULL ? v->path : "", (unsigned long long)v->version, (int)outcome,
+		 qs_strerror(err));
 	Quics__SyncResult r = QUICS__SYNC_RESULT__INIT;
 	Quics__Error e = QUICS__ERROR__INIT;
 	r.outcome = outcome;
@@ -161,6 +164,7 @@ static int record(struct recv *v, const struct qs_fingerprint *fp)
 	e.manifest_len = v->enc.len;
 	e.mode = v->mode;
 	e.mtime_ns = v->mtime_ns;
+	e.durable = v->kind != QS_KIND_FILE; /* files are synced to disk in batches */
 	return qic_index_put(v->r, v->path, &e);
 }
 
@@ -227,8 +231,12 @@ static int apply_tombstone(struct recv *v)
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		int flags = S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0;
-		if (unlinkat(dfd, name, flags) != 0 && errno != ENOENT)
-			rc = qs_err_from_errno(errno);
+		if (unlinkat(dfd, name, flags) != 0) {
+			if (errno == ENOTEMPTY || errno == EEXIST)
+				qic_defer_rmdir(v->r, v->path); /* its entries' deletions follow */
+			else if (errno != ENOENT)
+				rc = qs_err_from_errno(errno);
+		}
 	}
 	close(dfd);
 	return rc == 0 ? record(v, NULL) : rc;

@@ -1,0 +1,15 @@
+/* The qic daemon's REST routes (api.c) over the engine. */
+#ifndef QS_CLIENT_API_H
+#define QS_CLIENT_API_H
+
+#include <stddef.h>
+
+#include "client/engine.h"
+#include "net/http.h"
+
+#define QIC_API_MAX_ROUTES 16
+
+/* Fills out[0..*n) with the routes, each bound to e. Errors: QS_E2BIG (cap too small). */
+int qic_api_routes(struct qic_engine *e, struct qs_http_route *out, size_t cap, size_t *n);
+
+#endif

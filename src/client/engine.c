@@ -1,0 +1,1032 @@
+/* The qic sync engine (see engine.h for the concurrency model). Owns: the index, the QUIC
+ * client, the roots with their watchers, and the queue of paths to look at. A path enters
+ * the queue from the watcher, a scan, or a MUST_SYNC that met a local change; at most
+ * QIC_IN_FLIGHT proposals run at once; a path is queued at most once at a time. */
+#include "client/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/num.h"
+#include "core/sha256.h"
+#include "core/wire.h"
+#include "fswatch/htab.h"
+#include "fswatch/ignore.h"
+#include "fswatch/scan.h"
+#include "fswatch/watch.h"
+#include "net/txmsg.h"
+
+#define QIC_IN_FLIGHT 32
+#define QIC_RETRY_MS 200
+#define QIC_SCAN_PAGE 1000
+#define QIC_RESCAN_MS (5 * 60 * 1000)
+#define QIC_DURABLE_MS 300
+
+struct dirty {
+	struct qic_root *r;
+	char *path;
+	struct dirty *next;
+};
+
+struct pending_rmdir {
+	struct qic_root *r;
+	char *path;
+	struct pending_rmdir *next;
+};
+
+struct root_watch {
+	struct qic_root *r;
+	struct qs_watch *w;
+	struct qs_ignore *ig;
+};
+
+struct qic_engine {
+	uv_loop_t *loop;
+	char *state_dir;
+	void *index; /* index.c's handle */
+	struct qs_quic_client *quic;
+	struct qs_conn *conn;
+	bool authed, stopping;
+	uint64_t client_id;
+	uint8_t token[32];
+	char server[300];
+	char fpr[65];
+	struct qic_root *roots;
+	struct root_watch *watches;
+	size_t nwatches;
+	struct dirty *q_head, *q_tail;
+	struct qs_htab queued; /* "root\0path" of queued paths */
+	uint64_t queued_n, in_flight, uploaded, downloaded;
+	uv_timer_t retry, rescan, durable;
+	struct pending_rmdir *rmdirs; /* directories deleted remotely, not empty yet */
+	/* a pending connect-server or add-root operation */
+	qic_done_fn op_done;
+	void *op_arg;
+	char *op_password;
+	char *op_name, *op_dir;
+	bool op_create;
+};
+
+/* ---- the queue ---------------------------------------------------------------------------- */
+
+static uint64_t key_hash(uint64_t root_id, const char *path)
+{
+	uint64_t h = 1469598103934665603ULL ^ root_id;
+	for (const char *p = path; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	return h;
+}
+
+struct key {
+	uint64_t root_id;
+	const char *path;
+};
+
+static bool dirty_eq(const void *val, const void *k)
+{
+	const struct dirty *d = val;
+	const struct key *key = k;
+	return d->r->root_id == key->root_id && strcmp(d->path, key->path) == 0;
+}
+
+static void pump(struct qic_engine *e);
+
+static void retry_cb(uv_timer_t *t)
+{
+	pump(t->data);
+}
+
+void qic_mark_dirty(struct qic_root *r, const char *path)
+{
+	struct qic_engine *e = r->e;
+	struct key k = {r->root_id, path};
+	uint64_t h = key_hash(r->root_id, path);
+	if (qs_htab_find(&e->queued, h, dirty_eq, &k) != NULL)
+		return;
+	struct dirty *d = qs_calloc(1, sizeof(*d));
+	if (d == NULL || (d->path = qs_strdup(path)) == NULL) {
+		qs_free(d);
+		return;
+	}
+	d->r = r;
+	if (qs_htab_insert(&e->queued, h, d) != 0) {
+		qs_free(d->path);
+		qs_free(d);
+		return;
+	}
+	if (e->q_tail != NULL)
+		e->q_tail->next = d;
+	else
+		e->q_head = d;
+	e->q_tail = d;
+	e->queued_n++;
+	uv_timer_start(&e->retry, retry_cb, 0, 0);
+}
+
+static void proposal_done(struct qic_root *r, const char *path, int err, void *arg)
+{
+	struct qic_engine *e = arg;
+	e->in_flight--;
+	if (err == 0)
+		e->uploaded++;
+	else if (err != QS_ECANCELED && err != QS_ECONN)
+		qs_debug("client", "event=proposal_ended path=\"%s\" err=%s", path,
+			 qs_strerror(err));
+	if (err == QS_ECONN)
+		qic_mark_dirty(r, path); /* try again when connected */
+	pump(e);
+}
+
+/* Starts proposals for queued paths while connected and under the in-flight limit. */
+static void pump(struct qic_engine *e)
+{
+	while (e->authed && e->conn != NULL && e->in_flight < QIC_IN_FLIGHT && e->q_head != NULL) {
+		struct dirty *d = e->q_head;
+		e->q_head = d->next;
+		if (e->q_head == NULL)
+			e->q_tail = NULL;
+		struct key k = {d->r->root_id, d->path};
+		qs_htab_remove(&e->queued, key_hash(d->r->root_id, d->path), dirty_eq, &k);
+		e->queued_n--;
+		bool started = false;
+		int rc = qic_propose(d->r, d->path, e->conn, proposal_done, e, &started);
+		if (started)
+			e->in_flight++;
+		if (rc == QS_EAGAIN) {
+			/* Being written: look again shortly. */
+			struct qic_root *r = d->r;
+			char *path = d->path;
+			d->path = NULL;
+			qs_free(d);
+			qic_mark_dirty(r, path);
+			qs_free(path);
+			uv_timer_start(&e->retry, retry_cb, QIC_RETRY_MS, 0);
+			return;
+		}
+		if (rc != 0)
+			qs_warn("client", "event=look_failed path=\"%s\" err=%s", d->path,
+				qs_strerror(rc));
+		qs_free(d->path);
+		qs_free(d);
+	}
+}
+
+/* ---- roots, watchers, scans ------------------------------------------------------------ */
+
+struct qic_root *qic_root_by_id(struct qic_engine *e, uint64_t root_id)
+{
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next)
+		if (r->root_id == root_id)
+			return r;
+	return NULL;
+}
+
+static void on_watch(void *arg, const struct qs_watch_event *ev)
+{
+	struct root_watch *w = arg;
+	switch (ev->type) {
+	case QS_WATCH_CHANGED:
+	case QS_WATCH_REMOVED: qic_mark_dirty(w->r, ev->path->str); break;
+	case QS_WATCH_RENAMED:
+		/* The old path becomes a tombstone, the new one a proposal whose chunks the server
+		 * already holds; a directory moves with everything below it. */
+		qic_mark_dirty(w->r, ev->from->str);
+		qic_mark_dirty(w->r, ev->path->str);
+		if (ev->is_dir)
+			qic_engine_rescan(w->r->e);
+		break;
+	case QS_WATCH_RESCAN:
+		qs_info("client", "event=rescan root=%s reason=watcher", w->r->dir);
+		qic_engine_rescan(w->r->e);
+		break;
+	case QS_WATCH_ROOT_LOST:
+		qs_error("client", "event=root_lost root=%s (paused: the folder is gone)",
+			 w->r->dir);
+		break;
+	}
+}
+
+static int root_watch_start(struct qic_engine *e, struct qic_root *r)
+{
+	struct root_watch *ws = qs_realloc(e->watches, (e->nwatches + 1) * sizeof(*ws));
+	if (ws == NULL)
+		return QS_ENOMEM;
+	e->watches = ws;
+	struct root_watch *w = &e->watches[e->nwatches];
+	memset(w, 0, sizeof(*w));
+	w->r = r;
+	struct qs_watch_config cfg;
+	qs_watch_config_default(&cfg);
+	int rc = qs_watch_new(e->loop, r->dir_fd, &cfg, NULL, on_watch, w, &w->w);
+	if (rc == 0)
+		e->nwatches++;
+	return rc;
+}
+
+struct scan_ctx {
+	struct qic_root *r;
+	struct qs_htab seen; /* paths found on disk */
+};
+
+static bool str_eq(const void *val, const void *key)
+{
+	return strcmp(val, key) == 0;
+}
+
+static uint64_t str_hash(const char *s)
+{
+	return key_hash(0, s);
+}
+
+static int scan_entry(void *arg, const struct qs_scan_entry *se)
+{
+	struct scan_ctx *sc = arg;
+	char *p = qs_strdup(se->path->str);
+	if (p == NULL || qs_htab_insert(&sc->seen, str_hash(p), p) != 0) {
+		qs_free(p);
+		return QS_ENOMEM;
+	}
+	struct qic_entry ie;
+	if (qic_index_get(sc->r, se->path->str, &ie) != 0) {
+		qic_mark_dirty(sc->r, se->path->str);
+		return 0;
+	}
+	struct qs_fingerprint fp = {se->st.size, se->st.mtime_ns, se->st.ctime_ns, se->st.inode,
+				    se->st.mode};
+	bool changed = ie.content.kind == QS_KIND_DIR ? se->kind != QS_KIND_DIR
+						      : !qs_fingerprint_equal(&fp, &ie.fp);
+	if (changed || ie.conflicted)
+		qic_mark_dirty(sc->r, se->path->str);
+	qic_entry_release(&ie);
+	return 0;
+}
+
+static int scan_missing(void *arg, const char *path, const struct qic_entry *ie)
+{
+	struct scan_ctx *sc = arg;
+	if (ie->content.kind != QS_KIND_TOMBSTONE &&
+	    qs_htab_find(&sc->seen, str_hash(path), str_eq, path) == NULL)
+		qic_mark_dirty(sc->r, path); /* deleted while we were not looking */
+	return 0;
+}
+
+static void scan_root(struct qic_root *r)
+{
+	struct scan_ctx sc = {.r = r};
+	qs_htab_init(&sc.seen);
+	struct qs_scan_ops ops = {.on_entry = scan_entry};
+	int rc = qs_scan_tree(r->dir_fd, NULL, NULL, &ops, &sc);
+	if (rc == 0)
+		rc = qic_index_each(r, scan_missing, &sc);
+	if (rc != 0)
+		qs_warn("client", "event=scan_failed root=%s err=%s", r->dir, qs_strerror(rc));
+	for (size_t i = 0; i < sc.seen.cap; i++)
+		if (sc.seen.slots != NULL && sc.seen.slots[i].val != NULL)
+			qs_free(sc.seen.slots[i].val);
+	qs_htab_release(&sc.seen);
+}
+
+void qic_engine_rescan(struct qic_engine *e)
+{
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next)
+		scan_root(r);
+}
+
+static void rescan_cb(uv_timer_t *t)
+{
+	qic_engine_rescan(t->data);
+}
+
+/* Received files are renamed into place unsynced; every QIC_DURABLE_MS the disks holding
+ * the roots are synced once and the files recorded durable (DESIGN.md section 5). */
+static int sync_roots(void *arg)
+{
+	struct qic_engine *e = arg;
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next)
+		if (syncfs(r->dir_fd) != 0)
+			return qs_err_from_errno(errno);
+	return 0;
+}
+
+void qic_defer_rmdir(struct qic_root *r, const char *path)
+{
+	struct pending_rmdir *p = qs_calloc(1, sizeof(*p));
+	if (p == NULL || (p->path = qs_strdup(path)) == NULL) {
+		qs_free(p);
+		return;
+	}
+	p->r = r;
+	p->next = r->e->rmdirs;
+	r->e->rmdirs = p;
+}
+
+/* Retries removing directories whose deletion arrived before their contents'. Deepest
+ * first works out over a few rounds: each round removes what became empty. */
+static void retry_rmdirs(struct qic_engine *e)
+{
+	for (struct pending_rmdir **pp = &e->rmdirs; *pp != NULL;) {
+		struct pending_rmdir *p = *pp;
+		int fd;
+		const char *slash = strrchr(p->path, '/');
+		char *parent =
+			slash ? qs_strndup(p->path, (size_t)(slash - p->path)) : qs_strdup(".");
+		int rc = parent == NULL ? QS_ENOMEM
+					: qs_localfile_open(p->r->dir_fd, parent,
+							    O_RDONLY | O_DIRECTORY, &fd);
+		qs_free(parent);
+		bool done = rc == QS_ENOENT;
+		if (rc == 0) {
+			done = unlinkat(fd, slash ? slash + 1 : p->path, AT_REMOVEDIR) == 0 ||
+			       errno == ENOENT;
+			close(fd);
+		}
+		if (done) {
+			*pp = p->next;
+			qs_free(p->path);
+			qs_free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+static void durable_cb(uv_timer_t *t)
+{
+	struct qic_engine *e = t->data;
+	retry_rmdirs(e);
+	int rc = qic_index_sync_batch(e, sync_roots, e);
+	if (rc != 0)
+		qs_warn("client", "event=sync_failed err=%s", qs_strerror(rc));
+}
+
+/* ---- server transactions ------------------------------------------------------------------ */
+
+struct call {
+	struct qic_engine *e;
+	const ProtobufCMessageDescriptor *desc;
+	void (*then)(struct qic_engine *e, const ProtobufCMessage *reply, int err);
+	bool answered;
+};
+
+static int call_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
+{
+	(void)tx;
+	struct call *c = arg;
+	if (c->answered)
+		return QS_EPROTO;
+	c->answered = true;
+	ProtobufCMessage *m;
+	int rc = qs_wire_unpack(c->desc, d, len, NULL, &m);
+	if (rc != 0) {
+		c->then(c->e, NULL, rc);
+		return 0;
+	}
+	const Quics__Error *err = qs_wire_reply_error(m);
+	c->then(c->e, m, err != NULL ? QS_EACCES : 0);
+	qs_wire_free(m);
+	return 0;
+}
+
+static void call_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)tx;
+	struct call *c = arg;
+	if (!c->answered)
+		c->then(c->e, NULL, err != 0 ? err : QS_EPROTO);
+	qs_free(c);
+}
+
+static const struct qs_tx_ops call_ops = {.on_msg = call_msg, .on_close = call_close};
+
+/* One request/reply transaction; then(reply or NULL, err) runs exactly once. */
+static void call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
+		 const ProtobufCMessageDescriptor *reply_desc,
+		 void (*then)(struct qic_engine *e, const ProtobufCMessage *reply, int err))
+{
+	struct call *c = qs_calloc(1, sizeof(*c));
+	struct qs_tx *tx;
+	if (c == NULL || e->conn == NULL) {
+		int err = c == NULL ? QS_ENOMEM : QS_ECONN;
+		qs_free(c);
+		then(e, NULL, err);
+		return;
+	}
+	c->e = e;
+	c->desc = reply_desc;
+	c->then = then;
+	int rc = qs_conn_open_tx(e->conn, name, &call_ops, c, &tx);
+	if (rc != 0) {
+		qs_free(c);
+		then(e, NULL, rc);
+		return;
+	}
+	if (qs_tx_send_pb(tx, req) != 0 || qs_tx_finish(tx) != 0)
+		qs_tx_cancel(tx, QS_QUIC_ERR_INTERNAL);
+}
+
+static void op_finish(struct qic_engine *e, int err, const char *msg, uint64_t id)
+{
+	qic_done_fn done = e->op_done;
+	void *arg = e->op_arg;
+	e->op_done = NULL;
+	if (e->op_password != NULL) {
+		qs_wipe(e->op_password, strlen(e->op_password));
+		qs_free(e->op_password);
+	}
+	qs_free(e->op_name);
+	qs_free(e->op_dir);
+	e->op_password = e->op_name = e->op_dir = NULL;
+	if (done != NULL)
+		done(arg, err, msg, id);
+}
+
+static const char *reply_message(const ProtobufCMessage *m, const char *fallback)
+{
+	const Quics__Error *err = m != NULL ? qs_wire_reply_error(m) : NULL;
+	return err != NULL && err->message[0] != '\0' ? err->message : fallback;
+}
+
+/* FULL_SCAN of one root: our base versions go up; the server pushes what we lack. */
+struct fscan {
+	Quics__ScanEntry *es;
+	Quics__ScanEntry **ps;
+	char **paths;
+	size_t n, cap;
+};
+
+static int fscan_add(void *arg, const char *path, const struct qic_entry *ie)
+{
+	struct fscan *f = arg;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		Quics__ScanEntry *es = qs_realloc(f->es, cap * sizeof(*es));
+		if (es == NULL)
+			return QS_ENOMEM;
+		f->es = es;
+		char **ps = qs_realloc(f->paths, cap * sizeof(*ps));
+		if (ps == NULL)
+			return QS_ENOMEM;
+		f->paths = ps;
+		f->cap = cap;
+	}
+	Quics__ScanEntry init = QUICS__SCAN_ENTRY__INIT;
+	f->es[f->n] = init;
+	f->paths[f->n] = qs_strdup(path);
+	if (f->paths[f->n] == NULL)
+		return QS_ENOMEM;
+	f->es[f->n].version = ie->base_version;
+	memcpy(&f->es[f->n].hash, &(ProtobufCBinaryData){32, NULL}, sizeof(ProtobufCBinaryData));
+	f->n++;
+	return 0;
+}
+
+static int fscan_ignore(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
+{
+	(void)tx;
+	(void)d;
+	(void)len;
+	(void)arg;
+	return 0; /* the server's pages: the local scan covers what the server lacks */
+}
+
+static const struct qs_tx_ops fscan_ops = {.on_msg = fscan_ignore};
+
+static void full_scan(struct qic_engine *e, struct qic_root *r)
+{
+	struct fscan f = {0};
+	static uint8_t zero[32];
+	int rc = qic_index_each(r, fscan_add, &f);
+	struct qs_tx *tx = NULL;
+	if (rc == 0)
+		rc = qs_conn_open_tx(e->conn, "FULL_SCAN", &fscan_ops, NULL, &tx);
+	if (rc == 0) {
+		Quics__FullScanRequest req = QUICS__FULL_SCAN_REQUEST__INIT;
+		req.root_id = r->root_id;
+		rc = qs_tx_send_pb(tx, &req.base);
+	}
+	size_t i = 0;
+	while (rc == 0) {
+		size_t n = f.n - i < QIC_SCAN_PAGE ? f.n - i : QIC_SCAN_PAGE;
+		f.ps = qs_calloc(n + 1, sizeof(*f.ps));
+		if (f.ps == NULL) {
+			rc = QS_ENOMEM;
+			break;
+		}
+		for (size_t k = 0; k < n; k++) {
+			f.es[i + k].path = f.paths[i + k];
+			f.es[i + k].hash.data = zero;
+			f.es[i + k].hash.len = 32;
+			f.ps[k] = &f.es[i + k];
+		}
+		Quics__FullScanPage page = QUICS__FULL_SCAN_PAGE__INIT;
+		page.n_entries = n;
+		page.entries = f.ps;
+		i += n;
+		page.last = i == f.n;
+		rc = qs_tx_send_pb(tx, &page.base);
+		qs_free(f.ps);
+		f.ps = NULL;
+		if (page.last)
+			break;
+	}
+	if (rc == 0)
+		rc = qs_tx_finish(tx);
+	if (rc != 0) {
+		qs_warn("client", "event=full_scan_failed root=%s err=%s", r->dir, qs_strerror(rc));
+		if (tx != NULL)
+			qs_tx_cancel(tx, QS_QUIC_ERR_INTERNAL);
+	}
+	for (size_t k = 0; k < f.n; k++)
+		qs_free(f.paths[k]);
+	qs_free(f.paths);
+	qs_free(f.es);
+}
+
+static void resync(struct qic_engine *e)
+{
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next)
+		full_scan(e, r);
+	qic_engine_rescan(e);
+	pump(e);
+}
+
+static void after_auth(struct qic_engine *e, const ProtobufCMessage *reply, int err)
+{
+	if (err != 0) {
+		qs_error("client", "event=auth_failed err=%s msg=\"%s\"", qs_strerror(err),
+			 reply_message(reply, ""));
+		if (e->op_done != NULL)
+			op_finish(e, err, "the server refused this client", 0);
+		return;
+	}
+	e->authed = true;
+	qs_info("client", "event=authenticated client=%llu server=%s",
+		(unsigned long long)e->client_id, e->server);
+	if (e->op_done != NULL && e->op_name == NULL)
+		op_finish(e, 0, "connected", e->client_id);
+	resync(e);
+}
+
+static void auth(struct qic_engine *e)
+{
+	Quics__AuthRequest req = QUICS__AUTH_REQUEST__INIT;
+	req.client_id = e->client_id;
+	req.token.data = e->token;
+	req.token.len = sizeof(e->token);
+	req.client_version = (char *)"qic " QS_VERSION;
+	call(e, "AUTH", &req.base, &quics__auth_response__descriptor, after_auth);
+}
+
+static void quic_closed(void *arg)
+{
+	qs_quic_client_free(arg);
+}
+
+/* Gives up the connection of a registration that failed (the user will try again). */
+static void drop_quic(struct qic_engine *e)
+{
+	struct qs_quic_client *q = e->quic;
+	e->quic = NULL;
+	e->conn = NULL;
+	e->fpr[0] = '\0';
+	if (q != NULL)
+		qs_quic_client_close(q, quic_closed, q);
+}
+
+static void after_register(struct qic_engine *e, const ProtobufCMessage *reply, int err)
+{
+	if (err != 0) {
+		op_finish(e, err, reply_message(reply, "registration refused"), 0);
+		drop_quic(e);
+		return;
+	}
+	const Quics__RegisterClientResponse *r = (const void *)reply;
+	if (r->token.len != sizeof(e->token)) {
+		op_finish(e, QS_EPROTO, "malformed registration answer", 0);
+		return;
+	}
+	e->client_id = r->client_id;
+	memcpy(e->token, r->token.data, sizeof(e->token));
+	char id[32], hex[65];
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)e->client_id);
+	qs_hex_encode(e->token, sizeof(e->token), hex);
+	int rc = qic_setting_set(e, "client_id", id);
+	if (rc == 0)
+		rc = qic_setting_set(e, "token", hex);
+	if (rc == 0)
+		rc = qic_setting_set(e, "server", e->server);
+	if (rc == 0)
+		rc = qic_setting_set(e, "fingerprint", e->fpr);
+	qs_wipe(hex, sizeof(hex));
+	if (rc != 0) {
+		op_finish(e, rc, "cannot save the registration", 0);
+		return;
+	}
+	auth(e);
+}
+
+static void on_connected(struct qs_conn *conn, void *arg)
+{
+	struct qic_engine *e = arg;
+	e->conn = conn;
+	if (e->fpr[0] == '\0')
+		snprintf(e->fpr, sizeof(e->fpr), "%s", qs_conn_peer_fingerprint(conn));
+	if (e->client_id != 0) {
+		auth(e);
+		return;
+	}
+	if (e->op_password == NULL)
+		return;
+	Quics__RegisterClientRequest req = QUICS__REGISTER_CLIENT_REQUEST__INIT;
+	char host[256] = "qic";
+	gethostname(host, sizeof(host) - 1);
+	req.server_password = e->op_password;
+	req.client_name = host;
+	call(e, "REGISTER_CLIENT", &req.base, &quics__register_client_response__descriptor,
+	     after_register);
+}
+
+static void on_disconnected(struct qs_conn *conn, int err, void *arg)
+{
+	(void)conn;
+	struct qic_engine *e = arg;
+	e->conn = NULL;
+	e->authed = false;
+	const char *msg;
+	qs_quic_client_last_error(e->quic, &msg);
+	if (e->op_done != NULL && (err == QS_ECERT || e->client_id == 0)) {
+		op_finish(e, err != 0 ? err : QS_ECONN, msg[0] ? msg : qs_strerror(err), 0);
+		if (e->client_id == 0)
+			drop_quic(e);
+	}
+}
+
+static int on_tx_open(struct qs_conn *conn, struct qs_tx *tx, const char *name, void *arg)
+{
+	(void)conn;
+	struct qic_engine *e = arg;
+	if (strcmp(name, "MUST_SYNC") == 0) {
+		e->downloaded++;
+		return qic_receive_accept(e, tx, false);
+	}
+	return QS_ENOENT;
+}
+
+static int connect_quic(struct qic_engine *e, const char *host, uint16_t port)
+{
+	struct qs_quic_client_config cfg;
+	qs_quic_client_config_default(&cfg);
+	cfg.host = host;
+	cfg.port = port;
+	cfg.pinned_fingerprint = e->fpr[0] != '\0' ? e->fpr : NULL;
+	cfg.on_connected = on_connected;
+	cfg.on_disconnected = on_disconnected;
+	cfg.on_tx_open = on_tx_open;
+	cfg.arg = e;
+	return qs_quic_client_new(e->loop, &cfg, &e->quic);
+}
+
+/* "host:port" or "[v6]:port" into its parts. */
+static int split_server(const char *s, char *host, size_t cap, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	uint64_t p;
+	if (colon == NULL || (size_t)(colon - s) >= cap || qs_parse_u64(colon + 1, 65535, &p) != 0)
+		return QS_EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+void qic_engine_connect_server(struct qic_engine *e, const char *host, uint16_t port,
+			       const char *password, const char *fingerprint, qic_done_fn done,
+			       void *arg)
+{
+	if (e->op_done != NULL) {
+		done(arg, QS_EAGAIN, "another operation is in progress", 0);
+		return;
+	}
+	if (e->quic != NULL) {
+		done(arg, QS_EEXIST, "already connected to a server", 0);
+		return;
+	}
+	if (fingerprint != NULL && strlen(fingerprint) != 64) {
+		done(arg, QS_EINVAL, "a fingerprint is 64 hex characters", 0);
+		return;
+	}
+	e->op_done = done;
+	e->op_arg = arg;
+	e->op_password = qs_strdup(password);
+	snprintf(e->fpr, sizeof(e->fpr), "%s", fingerprint != NULL ? fingerprint : "");
+	bool v6 = strchr(host, ':') != NULL;
+	snprintf(e->server, sizeof(e->server), v6 ? "[%s]:%u" : "%s:%u", host, port);
+	int rc = e->op_password == NULL ? QS_ENOMEM : connect_quic(e, host, port);
+	if (rc != 0)
+		op_finish(e, rc, "cannot connect", 0);
+}
+
+/* ---- roots ------------------------------------------------------------------------------- */
+
+static int root_attach(struct qic_engine *e, uint64_t id, const char *name, const char *dir,
+		       struct qic_root **out)
+{
+	struct qic_root *r = qs_calloc(1, sizeof(*r));
+	if (r == NULL)
+		return QS_ENOMEM;
+	r->e = e;
+	r->root_id = id;
+	r->name = qs_strdup(name);
+	r->dir = qs_strdup(dir);
+	r->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = r->name == NULL || r->dir == NULL ? QS_ENOMEM
+		 : r->dir_fd < 0                   ? qs_err_from_errno(errno)
+						   : 0;
+	if (rc != 0) {
+		if (r->dir_fd >= 0)
+			close(r->dir_fd);
+		qs_free(r->name);
+		qs_free(r->dir);
+		qs_free(r);
+		return rc;
+	}
+	r->next = e->roots;
+	e->roots = r;
+	rc = root_watch_start(e, r);
+	if (rc != 0)
+		qs_warn("client", "event=watch_failed root=%s err=%s (periodic scans only)", dir,
+			qs_strerror(rc));
+	*out = r;
+	return 0;
+}
+
+int qic_root_attach(struct qic_engine *e, uint64_t id, const char *name, const char *dir);
+int qic_root_attach(struct qic_engine *e, uint64_t id, const char *name, const char *dir)
+{
+	struct qic_root *r;
+	return root_attach(e, id, name, dir, &r);
+}
+
+static void after_root(struct qic_engine *e, const ProtobufCMessage *reply, int err)
+{
+	if (err != 0) {
+		op_finish(e, err, reply_message(reply, "refused"), 0);
+		return;
+	}
+	uint64_t id = e->op_create
+			      ? ((const Quics__RegisterRootResponse *)(const void *)reply)->root_id
+			      : ((const Quics__JoinRootResponse *)(const void *)reply)->root_id;
+	struct qic_root *r;
+	int rc = root_attach(e, id, e->op_name, e->op_dir, &r);
+	if (rc == 0)
+		rc = qic_root_save(e, r);
+	if (rc != 0) {
+		op_finish(e, rc, "cannot use the local directory", 0);
+		return;
+	}
+	qs_info("client", "event=root_added root=%llu name=\"%s\" dir=%s", (unsigned long long)id,
+		r->name, r->dir);
+	op_finish(e, 0, "root connected", id);
+	full_scan(e, r);
+	scan_root(r);
+	pump(e);
+}
+
+void qic_engine_add_root(struct qic_engine *e, bool create, const char *name, const char *password,
+			 const char *dir, qic_done_fn done, void *arg)
+{
+	if (e->op_done != NULL) {
+		done(arg, QS_EAGAIN, "another operation is in progress", 0);
+		return;
+	}
+	if (!e->authed) {
+		done(arg, QS_ECONN, "not connected to a server (qic connect server first)", 0);
+		return;
+	}
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next) {
+		if (strcmp(r->dir, dir) == 0) {
+			done(arg, QS_EEXIST, "this directory is already synced", 0);
+			return;
+		}
+	}
+	if (!create && mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		done(arg, qs_err_from_errno(errno), "cannot create the directory", 0);
+		return;
+	}
+	struct stat st;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		done(arg, QS_ENOENT, "not a directory", 0);
+		return;
+	}
+	e->op_done = done;
+	e->op_arg = arg;
+	e->op_create = create;
+	e->op_name = qs_strdup(name);
+	e->op_dir = qs_strdup(dir);
+	if (create) {
+		Quics__RegisterRootRequest req = QUICS__REGISTER_ROOT_REQUEST__INIT;
+		req.name = (char *)name;
+		req.password = (char *)password;
+		call(e, "REGISTER_ROOT", &req.base, &quics__register_root_response__descriptor,
+		     after_root);
+	} else {
+		Quics__JoinRootRequest req = QUICS__JOIN_ROOT_REQUEST__INIT;
+		req.name = (char *)name;
+		req.password = (char *)password;
+		call(e, "JOIN_ROOT", &req.base, &quics__join_root_response__descriptor, after_root);
+	}
+}
+
+int qic_engine_remove_root(struct qic_engine *e, const char *dir)
+{
+	for (struct qic_root **pp = &e->roots; *pp != NULL; pp = &(*pp)->next) {
+		struct qic_root *r = *pp;
+		if (strcmp(r->dir, dir) != 0)
+			continue;
+		int rc = qic_root_forget(e, r->root_id);
+		if (rc != 0)
+			return rc;
+		for (size_t i = 0; i < e->nwatches; i++) {
+			if (e->watches[i].r == r && e->watches[i].w != NULL) {
+				qs_watch_close(e->watches[i].w);
+				e->watches[i].w = NULL;
+			}
+		}
+		/* The root stays allocated (queued work may point at it) but is unlinked. */
+		*pp = r->next;
+		return 0;
+	}
+	return QS_ENOENT;
+}
+
+/* ---- lifecycle and status ------------------------------------------------------------------ */
+
+int qic_engine_start(uv_loop_t *loop, const char *state_dir, struct qic_engine **out)
+{
+	struct qic_engine *e = qs_calloc(1, sizeof(*e));
+	if (e == NULL)
+		return QS_ENOMEM;
+	e->loop = loop;
+	qs_htab_init(&e->queued);
+	uv_timer_init(loop, &e->retry);
+	e->retry.data = e;
+	uv_timer_init(loop, &e->rescan);
+	e->rescan.data = e;
+	uv_timer_init(loop, &e->durable);
+	e->durable.data = e;
+	e->state_dir = qs_strdup(state_dir);
+	char path[4096];
+	int rc = e->state_dir == NULL ? QS_ENOMEM : 0;
+	if (rc == 0 && mkdir(state_dir, 0700) != 0 && errno != EEXIST)
+		rc = qs_err_from_errno(errno);
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "%s/index.db", state_dir);
+		rc = qic_index_open(e, path);
+	}
+	if (rc == 0)
+		rc = qic_roots_load(e);
+	if (rc != 0) {
+		qic_engine_free(e);
+		return rc;
+	}
+	char v[200], host[256];
+	uint16_t port;
+	if (qic_setting_get(e, "client_id", v, sizeof(v)) == 0) {
+		uint64_t id;
+		char hex[80];
+		if (qs_parse_u64(v, UINT64_MAX, &id) == 0 &&
+		    qic_setting_get(e, "token", hex, sizeof(hex)) == 0 &&
+		    qs_hex_decode(hex, strlen(hex), e->token, sizeof(e->token)) == 0 &&
+		    qic_setting_get(e, "server", e->server, sizeof(e->server)) == 0 &&
+		    qic_setting_get(e, "fingerprint", e->fpr, sizeof(e->fpr)) == 0 &&
+		    split_server(e->server, host, sizeof(host), &port) == 0) {
+			e->client_id = id;
+			char *h = host;
+			if (h[0] == '[') {
+				h++;
+				h[strlen(h) - 1] = '\0';
+			}
+			rc = connect_quic(e, h, port);
+		}
+		qs_wipe(hex, sizeof(hex));
+	}
+	uv_timer_start(&e->rescan, rescan_cb, QIC_RESCAN_MS, QIC_RESCAN_MS);
+	uv_timer_start(&e->durable, durable_cb, QIC_DURABLE_MS, QIC_DURABLE_MS);
+	*out = e;
+	return rc;
+}
+
+static int stop_count;
+static void handle_closed(uv_handle_t *h)
+{
+	(void)h;
+	stop_count--;
+}
+
+void qic_engine_stop(struct qic_engine *e, void (*done)(void *arg), void *arg)
+{
+	e->stopping = true;
+	for (size_t i = 0; i < e->nwatches; i++)
+		if (e->watches[i].w != NULL)
+			qs_watch_close(e->watches[i].w);
+	e->nwatches = 0;
+	uv_close((uv_handle_t *)&e->retry, handle_closed);
+	uv_close((uv_handle_t *)&e->rescan, handle_closed);
+	uv_close((uv_handle_t *)&e->durable, handle_closed);
+	stop_count += 3;
+	durable_cb(&e->durable);
+	if (e->quic != NULL)
+		qs_quic_client_close(e->quic, done, arg);
+	else if (done != NULL)
+		done(arg);
+}
+
+void qic_engine_free(struct qic_engine *e)
+{
+	if (e == NULL)
+		return;
+	qs_quic_client_free(e->quic);
+	while (e->q_head != NULL) {
+		struct dirty *d = e->q_head;
+		e->q_head = d->next;
+		qs_free(d->path);
+		qs_free(d);
+	}
+	qs_htab_release(&e->queued);
+	while (e->roots != NULL) {
+		struct qic_root *r = e->roots;
+		e->roots = r->next;
+		close(r->dir_fd);
+		qs_free(r->name);
+		qs_free(r->dir);
+		qs_free(r);
+	}
+	qs_free(e->watches);
+	qic_index_close(e);
+	qs_free(e->state_dir);
+	qs_wipe(e->token, sizeof(e->token));
+	qs_free(e);
+}
+
+void qic_engine_status(struct qic_engine *e, struct qic_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->configured = e->client_id != 0;
+	out->connected = e->authed;
+	out->server = e->server;
+	out->fingerprint = e->fpr;
+	out->client_id = e->client_id;
+	out->queued = e->queued_n;
+	out->in_flight = e->in_flight;
+	out->uploaded = e->uploaded;
+	out->downloaded = e->downloaded;
+}
+
+struct count_ctx {
+	uint64_t files;
+};
+
+static int count_one(void *arg, const char *path, const struct qic_entry *ie)
+{
+	(void)path;
+	struct count_ctx *c = arg;
+	if (ie->content.kind == QS_KIND_FILE)
+		c->files++;
+	return 0;
+}
+
+void qic_engine_each_root(struct qic_engine *e,
+			  void (*fn)(void *arg, const struct qic_root_status *st), void *arg)
+{
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next) {
+		struct count_ctx c = {0};
+		qic_index_each(r, count_one, &c);
+		struct qic_root_status st = {r->root_id, r->name, r->dir, c.files, 0};
+		for (struct dirty *d = e->q_head; d != NULL; d = d->next)
+			if (d->r == r)
+				st.pending++;
+		fn(arg, &st);
+	}
+}
+
+void qic_entry_release(struct qic_entry *e)
+{
+	qs_free(e->manifest);
+	e->manifest = NULL;
+}
+
+/* Where index.c keeps its handle. */
+void **qic_engine_index_slot(struct qic_engine *e);
+void **qic_engine_index_slot(struct qic_engine *e)
+{
+	return &e->index;
+}

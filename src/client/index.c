@@ -1,0 +1,196 @@
+/* The engine's view of the client index (store/index.h): conversions between the engine's
+ * entries and the index's, roots and settings. */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/path.h"
+#include "client/engine.h"
+#include "store/index.h"
+
+void **qic_engine_index_slot(struct qic_engine *e);
+int qic_root_attach(struct qic_engine *e, uint64_t id, const char *name, const char *dir);
+
+static struct qs_index *ix_of(struct qic_engine *e)
+{
+	return *qic_engine_index_slot(e);
+}
+
+int qic_index_open(struct qic_engine *e, const char *path)
+{
+	struct qs_index *ix;
+	int rc = qs_index_open(path, &ix);
+	if (rc == 0)
+		*qic_engine_index_slot(e) = ix;
+	return rc;
+}
+
+void qic_index_close(struct qic_engine *e)
+{
+	qs_index_close(ix_of(e));
+	*qic_engine_index_slot(e) = NULL;
+}
+
+static void fp_to_index(const struct qs_fingerprint *a, struct qs_index_fingerprint *b)
+{
+	b->size = a->size;
+	b->mtime_ns = a->mtime_ns;
+	b->ctime_ns = a->ctime_ns;
+	b->inode = a->inode;
+	b->mode = a->mode;
+}
+
+static void fp_from_index(const struct qs_index_fingerprint *a, struct qs_fingerprint *b)
+{
+	b->size = a->size;
+	b->mtime_ns = a->mtime_ns;
+	b->ctime_ns = a->ctime_ns;
+	b->inode = a->inode;
+	b->mode = a->mode;
+}
+
+static int from_index(const struct qs_index_entry *ie, struct qic_entry *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->base_version = ie->base_version;
+	out->content = ie->base;
+	fp_from_index(&ie->fp, &out->fp);
+	out->mode = ie->mode;
+	out->mtime_ns = ie->mtime_ns;
+	out->conflicted = ie->conflicted;
+	out->conflict_version = ie->conflict_version;
+	out->candidate = ie->candidate;
+	out->durable = ie->durable;
+	if (ie->manifest_len > 0) {
+		out->manifest = qs_malloc(ie->manifest_len);
+		if (out->manifest == NULL)
+			return QS_ENOMEM;
+		memcpy(out->manifest, ie->manifest, ie->manifest_len);
+		out->manifest_len = ie->manifest_len;
+	}
+	return 0;
+}
+
+int qic_index_get(struct qic_root *r, const char *path, struct qic_entry *out)
+{
+	struct qs_path p;
+	int rc = qs_path_init(&p, path, strlen(path));
+	if (rc != 0)
+		return rc;
+	struct qs_index_entry ie;
+	rc = qs_index_get(ix_of(r->e), r->root_id, &p, &ie);
+	qs_path_release(&p);
+	if (rc != 0)
+		return rc;
+	rc = from_index(&ie, out);
+	qs_index_entry_release(&ie);
+	return rc;
+}
+
+int qic_index_put(struct qic_root *r, const char *path, const struct qic_entry *e)
+{
+	struct qs_path p;
+	int rc = qs_path_init(&p, path, strlen(path));
+	if (rc != 0)
+		return rc;
+	struct qs_index_entry ie;
+	memset(&ie, 0, sizeof(ie));
+	ie.base_version = e->base_version;
+	ie.base = e->content;
+	ie.mode = e->mode;
+	ie.mtime_ns = e->mtime_ns;
+	ie.manifest = e->manifest;
+	ie.manifest_len = e->manifest_len;
+	fp_to_index(&e->fp, &ie.fp);
+	ie.durable = e->durable;
+	ie.conflicted = e->conflicted;
+	ie.conflict_version = e->conflict_version;
+	ie.candidate = e->candidate;
+	rc = qs_index_put(ix_of(r->e), r->root_id, &p, &ie);
+	qs_path_release(&p);
+	return rc;
+}
+
+int qic_index_delete(struct qic_root *r, const char *path)
+{
+	struct qs_path p;
+	int rc = qs_path_init(&p, path, strlen(path));
+	if (rc != 0)
+		return rc;
+	rc = qs_index_delete(ix_of(r->e), r->root_id, &p);
+	qs_path_release(&p);
+	return rc;
+}
+
+struct each_ctx {
+	qic_index_fn fn;
+	void *arg;
+};
+
+static int each_one(void *arg, const struct qs_path *path, const struct qs_index_entry *ie)
+{
+	struct each_ctx *c = arg;
+	struct qic_entry e;
+	int rc = from_index(ie, &e);
+	if (rc == 0)
+		rc = c->fn(c->arg, path->str, &e);
+	qic_entry_release(&e);
+	return rc;
+}
+
+int qic_index_each(struct qic_root *r, qic_index_fn fn, void *arg)
+{
+	struct each_ctx c = {fn, arg};
+	return qs_index_each(ix_of(r->e), r->root_id, NULL, each_one, &c);
+}
+
+int qic_setting_get(struct qic_engine *e, const char *key, char *out, size_t cap)
+{
+	struct qs_buf b;
+	qs_buf_init(&b, cap > 0 ? cap - 1 : 0);
+	int rc = qs_index_setting_get(ix_of(e), key, &b);
+	if (rc == 0) {
+		if (b.len > 0)
+			memcpy(out, b.data, b.len);
+		out[b.len] = '\0';
+	}
+	qs_buf_release(&b);
+	return rc;
+}
+
+int qic_setting_set(struct qic_engine *e, const char *key, const char *value)
+{
+	return qs_index_setting_set(ix_of(e), key, value, strlen(value));
+}
+
+static int load_one(void *arg, uint64_t root_id, const char *dir, const char *name)
+{
+	int rc = qic_root_attach(arg, root_id, name, dir);
+	return rc == 0 || rc == QS_ENOENT ? 0 : rc; /* a missing folder stays paused */
+}
+
+int qic_roots_load(struct qic_engine *e)
+{
+	return qs_index_roots(ix_of(e), load_one, e);
+}
+
+int qic_root_save(struct qic_engine *e, const struct qic_root *r)
+{
+	return qs_index_root_put(ix_of(e), r->root_id, r->dir, r->name);
+}
+
+int qic_root_forget(struct qic_engine *e, uint64_t root_id)
+{
+	return qs_index_root_delete(ix_of(e), root_id);
+}
+
+int qic_index_sync_batch(struct qic_engine *e, int (*sync_fn)(void *arg), void *arg)
+{
+	struct qs_index *ix = ix_of(e);
+	uint64_t mark = qs_index_durable_mark(ix);
+	if (mark == 0)
+		return 0;
+	int rc = sync_fn(arg);
+	return rc == 0 ? qs_index_mark_durable(ix, mark) : rc;
+}

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""End-to-end sync: a real qis server and several real qic daemons (each with its own XDG
+directories) on loopback, driven through the qic CLI exactly as a user would. After each step
+every client's tree must equal the others' (paths, kinds, contents, permission bits, symlink
+targets). Usage: sync_test.py QIS QIC TEST."""
+import hashlib
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+QIS, QIC, TEST = sys.argv[1], sys.argv[2], sys.argv[3]
+tmp = tempfile.mkdtemp(prefix="qs-sync-test-")
+procs = []
+PASSWORD = "server-pw"
+ROOT_PW = "root-pw"
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def start_qis(port=0):
+    """Starts qis with its output in a log file (a pipe nobody drains would stall it)."""
+    env = dict(os.environ, QUICS_TEST_FAST_HASH="1")
+    log_path = os.path.join(tmp, "server-%d.log" % len(procs))
+    log = open(log_path, "w")
+    p = subprocess.Popen([QIS, "run", "--addr", "127.0.0.1", "--quic-port", str(port),
+                          "--data", os.path.join(tmp, "server"), "--password", PASSWORD],
+                         stdout=log, stderr=subprocess.STDOUT, env=env)
+    procs.append(p)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        with open(log_path) as f:
+            m = re.search(r"--port (\d+) .* --fingerprint (\w+)", f.read())
+        if m:
+            return p, int(m.group(1)), m.group(2)
+        if p.poll() is not None:
+            break
+        time.sleep(0.05)
+    fail("qis did not start: " + open(log_path).read())
+
+
+class Client:
+    def __init__(self, name):
+        self.name = name
+        self.home = os.path.join(tmp, name)
+        self.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.home, "config"),
+                        XDG_DATA_HOME=os.path.join(self.home, "data"), HOME=self.home)
+        os.makedirs(self.home)
+        self.dir = os.path.join(self.home, "sync")
+        self.proc = None
+        self.log = open(os.path.join(tmp, name + ".log"), "w")
+
+    def start(self):
+        self.proc = subprocess.Popen([QIC, "start", "--rest-port", "0"], env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        procs.append(self.proc)
+        api = os.path.join(self.home, "config", "quics", "qic.api")
+        deadline = time.time() + 10
+        while not os.path.exists(api):
+            if time.time() > deadline or self.proc.poll() is not None:
+                fail("%s: qic start did not come up" % self.name)
+            time.sleep(0.02)
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=30)
+
+    def qic(self, *args, check=True):
+        r = subprocess.run([QIC] + list(args), env=self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        if check and r.returncode != 0:
+            fail("%s: qic %s -> %d: %s" % (self.name, " ".join(args), r.returncode, r.stdout))
+        return r
+
+
+def tree(root):
+    """Everything a user would compare: relative path -> (kind, mode, content hash/target)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".quics"]
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            if name.startswith(".quics"):
+                continue
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(full))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
+            else:
+                with open(full, "rb") as f:
+                    out[rel] = ("file", stat.S_IMODE(st.st_mode),
+                                hashlib.sha256(f.read()).hexdigest())
+    return out
+
+
+def converge(clients, timeout=30, expect=None):
+    deadline = time.time() + timeout
+    while True:
+        trees = [tree(c.dir) for c in clients]
+        same = all(t == trees[0] for t in trees)
+        if same and (expect is None or expect(trees[0])):
+            return trees[0]
+        if time.time() > deadline:
+            for c, t in zip(clients, trees):
+                print(c.name, sorted(t.items())[:40])
+            fail("clients did not converge")
+        time.sleep(0.1)
+
+
+def setup(n):
+    srv, port, fpr = start_qis()
+    clients = [Client("c%d" % i) for i in range(n)]
+    for c in clients:
+        c.start()
+        c.qic("connect", "server", "--host", "127.0.0.1", "--port", str(port), "--password",
+              PASSWORD, "--fingerprint", fpr)
+    os.makedirs(clients[0].dir)
+    clients[0].qic("connect", "root", "--local", clients[0].dir, "--name", "shared",
+                   "--password", ROOT_PW)
+    for c in clients[1:]:
+        c.qic("connect", "root", "--remote", "shared", "--dir", c.dir, "--password", ROOT_PW)
+    return srv, port, fpr, clients
+
+
+def write(path, data, mode=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def test_basic():
+    srv, port, fpr, cs = setup(3)
+    a, b, c = cs
+    # create
+    write(os.path.join(a.dir, "hello.txt"), b"hello\n")
+    write(os.path.join(a.dir, "with space/ünïcode.txt"), b"utf-8 name\n")
+    converge(cs, expect=lambda t: "hello.txt" in t and "with space/ünïcode.txt" in t)
+    # modify on another client, append, truncate
+    write(os.path.join(b.dir, "hello.txt"), b"hello again\n")
+    converge(cs, expect=lambda t: t["hello.txt"][2] == hashlib.sha256(b"hello again\n").hexdigest())
+    with open(os.path.join(c.dir, "hello.txt"), "ab") as f:
+        f.write(b"appended\n")
+    converge(cs, expect=lambda t: t["hello.txt"][2] ==
+             hashlib.sha256(b"hello again\nappended\n").hexdigest())
+    with open(os.path.join(a.dir, "hello.txt"), "r+b") as f:  # as `truncate -s 3` does
+        f.truncate(3)
+    converge(cs, expect=lambda t: t["hello.txt"][2] == hashlib.sha256(b"hel").hexdigest())
+    # a 9 MiB file, nested dirs made with mkdir -p and filled at once, empty dir, mode, symlink
+    big = os.urandom(9 << 20)
+    write(os.path.join(a.dir, "big.bin"), big)
+    os.makedirs(os.path.join(b.dir, "x/y/z"))
+    write(os.path.join(b.dir, "x/y/z/deep.txt"), b"deep\n")
+    os.makedirs(os.path.join(c.dir, "empty"))
+    write(os.path.join(a.dir, "run.sh"), b"#!/bin/sh\n", 0o755)
+    os.symlink("hello.txt", os.path.join(a.dir, "link"))
+    converge(cs, timeout=60, expect=lambda t: all(k in t for k in
+             ["big.bin", "x/y/z/deep.txt", "empty", "run.sh", "link"]))
+    t = tree(b.dir)
+    if t["run.sh"][1] != 0o755 or t["link"] != ("link", "hello.txt"):
+        fail("mode or symlink not synced: %s %s" % (t["run.sh"], t["link"]))
+    # delete, rename a file
+    os.remove(os.path.join(b.dir, "big.bin"))
+    os.rename(os.path.join(c.dir, "run.sh"), os.path.join(c.dir, "renamed.sh"))
+    converge(cs, expect=lambda t: "big.bin" not in t and "renamed.sh" in t and "run.sh" not in t)
+    print("basic: converged")
+
+
+def test_offline():
+    srv, port, fpr, cs = setup(2)
+    a, b = cs
+    write(os.path.join(a.dir, "one.txt"), b"1\n")
+    converge(cs, expect=lambda t: "one.txt" in t)
+    b.stop()
+    write(os.path.join(b.dir, "offline-b.txt"), b"made while offline\n")
+    write(os.path.join(a.dir, "online-a.txt"), b"made while b was away\n")
+    os.remove(os.path.join(a.dir, "one.txt"))
+    time.sleep(1)
+    b.start()
+    converge(cs, expect=lambda t: "offline-b.txt" in t and "online-a.txt" in t and
+             "one.txt" not in t)
+    print("offline: converged")
+
+
+def test_restart():
+    srv, port, fpr, cs = setup(2)
+    a, b = cs
+    write(os.path.join(a.dir, "before.txt"), b"before\n")
+    converge(cs, expect=lambda t: "before.txt" in t)
+    srv.kill()
+    srv.wait()
+    start_qis(port)
+    write(os.path.join(b.dir, "after.txt"), b"after the restart\n")
+    converge(cs, timeout=60, expect=lambda t: "after.txt" in t and "before.txt" in t)
+    print("restart: converged")
+
+
+def main():
+    try:
+        {"basic": test_basic, "offline": test_offline, "restart": test_restart}[TEST]()
+        print("PASS", TEST)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        if os.environ.get("QS_KEEP_TMP") != "1":
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept", tmp)
+
+
+if __name__ == "__main__":
+    main()
