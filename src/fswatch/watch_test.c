@@ -364,6 +364,15 @@ static void test_move_out_and_in(void **state)
 	assert_int_equal(qs_watch_count(t.w), 3);
 	fst_put(t.root, "arriving/sub/z", "z");
 	EXPECT(&t, "changed arriving/sub/z");
+	/* Out, and a new directory of the same name at once: the old one's watch goes, the new
+	 * one's stays. */
+	assert_int_equal(rename(fst_join(a, t.root, "arriving"), fst_join(b, outside, "again")), 0);
+	fst_mkdir(t.root, "arriving");
+	fst_put(t.root, "arriving/new", "n");
+	EXPECT_SEQ(&t, "removed/ arriving", "changed/ arriving", "changed arriving/new");
+	assert_int_equal(qs_watch_count(t.w), 2);
+	fst_put(t.root, "arriving/new2", "n");
+	EXPECT(&t, "changed arriving/new2");
 	fst_rm_tree(outside);
 	tw_stop(&t);
 }
