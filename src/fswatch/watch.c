@@ -6,8 +6,8 @@
  * coalesce_ms after its first event. Directory moves update the watch map at once, when the
  * IN_MOVED_TO arrives, so later events already carry the new paths.
  * Invariants: every watched directory is inside the root and not ignored (a set_ignore or
- * resync sweeps the others); by_wd and the watch count agree; pending events own their
- * paths. */
+ * resync sweeps the others); each by_wd entry is a kernel watch, or one whose IN_IGNORED is
+ * still queued; pending events own their paths. */
 #include "fswatch/watch.h"
 
 #include <errno.h>
