@@ -56,12 +56,23 @@ struct class_def {
 	bool negated;
 };
 
+/* How a rule is matched: most patterns are a plain name or "*" + a suffix, which a byte
+ * comparison decides; the rest run the automaton. */
+enum rule_shape {
+	SHAPE_NFA = 0,
+	SHAPE_LITERAL = 1, /* only literal characters: lit is the whole pattern */
+	SHAPE_SUFFIX = 2,  /* unanchored "*" + literals: lit is the suffix */
+};
+
 struct rule {
 	uint32_t first_tok;
 	uint32_t tok_count;
 	bool negated;  /* "!pattern": re-includes */
 	bool dir_only; /* "pattern/": directories only */
 	bool anchored; /* a '/' other than a trailing one: matched against the whole path */
+	uint8_t shape;
+	uint32_t lit_off; /* SHAPE_LITERAL, SHAPE_SUFFIX: the bytes in lits */
+	uint32_t lit_len;
 };
 
 struct qs_ignore {
@@ -73,6 +84,8 @@ struct qs_ignore {
 	size_t class_count, class_cap;
 	struct class_item *items;
 	size_t item_count, item_cap;
+	char *lits;
+	size_t lits_len, lits_cap;
 };
 
 /* Most components a valid path has ("a/a/.../a"), and the automaton's state words. */
@@ -86,6 +99,8 @@ static int grow(void **v, size_t *cap, size_t count, size_t elem)
 	if (count < *cap)
 		return 0;
 	size_t ncap = *cap == 0 ? 16 : *cap * 2;
+	while (ncap <= count)
+		ncap *= 2;
 	size_t bytes;
 	if (!qs_size_mul(ncap, elem, &bytes))
 		return QS_ENOMEM;
@@ -328,6 +343,53 @@ static int compile_pattern(struct qs_ignore *ig, struct pat *p, struct rule *r)
 	return rc;
 }
 
+static size_t encode(uint32_t c, char out[4])
+{
+	if (c < 0x80) {
+		out[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		out[0] = (char)(0xC0 | c >> 6);
+		out[1] = (char)(0x80 | (c & 0x3F));
+		return 2;
+	}
+	if (c < 0x10000) {
+		out[0] = (char)(0xE0 | c >> 12);
+		out[1] = (char)(0x80 | (c >> 6 & 0x3F));
+		out[2] = (char)(0x80 | (c & 0x3F));
+		return 3;
+	}
+	out[0] = (char)(0xF0 | c >> 18);
+	out[1] = (char)(0x80 | (c >> 12 & 0x3F));
+	out[2] = (char)(0x80 | (c >> 6 & 0x3F));
+	out[3] = (char)(0x80 | (c & 0x3F));
+	return 4;
+}
+
+/* Picks r's shape; for the literal shapes, stores the literal's bytes. */
+static int classify(struct qs_ignore *ig, struct rule *r)
+{
+	const struct tok *t = ig->toks + r->first_tok;
+	uint32_t first = 0;
+	if (!r->anchored && r->tok_count >= 2 && t[0].type == TOK_STAR)
+		first = 1;
+	for (uint32_t i = first; i < r->tok_count; i++) {
+		if (t[i].type != TOK_LIT)
+			return 0; /* SHAPE_NFA */
+	}
+	size_t need = 4 * (size_t)(r->tok_count - first);
+	int rc = grow((void **)&ig->lits, &ig->lits_cap, ig->lits_len + need - 1, 1);
+	if (rc != 0)
+		return rc;
+	r->shape = first == 1 ? SHAPE_SUFFIX : SHAPE_LITERAL;
+	r->lit_off = (uint32_t)ig->lits_len;
+	for (uint32_t i = first; i < r->tok_count; i++)
+		ig->lits_len += encode(t[i].arg, ig->lits + ig->lits_len);
+	r->lit_len = (uint32_t)(ig->lits_len - r->lit_off);
+	return 0;
+}
+
 /* Git's rule: trailing spaces go unless escaped; escapes are read left to right. Returns
  * the new end. */
 static size_t trim_trailing_spaces(const unsigned char *s, size_t start, size_t end)
@@ -380,6 +442,8 @@ static int parse_line(struct qs_ignore *ig, const unsigned char *s, size_t start
 		return rc;
 	struct pat p = {s, start, end};
 	rc = compile_pattern(ig, &p, &r);
+	if (rc == 0)
+		rc = classify(ig, &r);
 	if (rc != 0)
 		return rc;
 	ig->rules[ig->rule_count++] = r;
@@ -430,6 +494,7 @@ void qs_ignore_free(struct qs_ignore *ig)
 	qs_free(ig->toks);
 	qs_free(ig->classes);
 	qs_free(ig->items);
+	qs_free(ig->lits);
 	qs_free(ig);
 }
 
@@ -519,6 +584,16 @@ static bool nfa_accepts(const struct nfa *a)
 	return bit_get(a->set, a->n);
 }
 
+/* Whether a literal-shaped rule matches the component or path text[0, len). */
+static bool literal_matches(const struct qs_ignore *ig, const struct rule *r, const char *text,
+			    size_t len)
+{
+	const char *lit = ig->lits + r->lit_off;
+	if (r->shape == SHAPE_LITERAL)
+		return len == r->lit_len && memcmp(text, lit, len) == 0;
+	return len >= r->lit_len && memcmp(text + len - r->lit_len, lit, r->lit_len) == 0;
+}
+
 /* Runs rule r over s[0, len) and sets hit[k] for each level k (component k ends at a '/'
  * or at len) whose prefix the rule matches. Anchored rules see each whole prefix, the
  * others each component alone. */
@@ -526,6 +601,25 @@ static void rule_levels(const struct qs_ignore *ig, const struct rule *r, const 
 			bool *hit)
 {
 	const unsigned char *u = (const unsigned char *)s;
+	if (r->shape != SHAPE_NFA && r->anchored) { /* a literal path: one level can match */
+		size_t n = r->lit_len, level = 0;
+		if (n > len || memcmp(s, ig->lits + r->lit_off, n) != 0 || (n < len && s[n] != '/'))
+			return;
+		for (size_t i = 0; i < n; i++)
+			level += s[i] == '/';
+		hit[level] = true;
+		return;
+	}
+	if (r->shape != SHAPE_NFA) {
+		size_t level = 0, start = 0;
+		for (size_t i = 0; i <= len; i++) {
+			if (i < len && s[i] != '/')
+				continue;
+			hit[level++] = literal_matches(ig, r, s + start, i - start);
+			start = i + 1;
+		}
+		return;
+	}
 	struct nfa a;
 	size_t level = 0, i = 0;
 	bool live = true;
@@ -556,10 +650,13 @@ static void rule_levels(const struct qs_ignore *ig, const struct rule *r, const 
 static bool rule_matches_leaf(const struct qs_ignore *ig, const struct rule *r, const char *s,
 			      size_t len, size_t name_off)
 {
+	size_t from = r->anchored ? 0 : name_off;
+	if (r->shape != SHAPE_NFA)
+		return literal_matches(ig, r, s + from, len - from);
 	struct nfa a;
 	nfa_start(&a, ig, r);
 	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = r->anchored ? 0 : name_off; i < len;) {
+	for (size_t i = from; i < len;) {
 		size_t n;
 		if (!nfa_step(&a, decode(u + i, &n)))
 			return false;

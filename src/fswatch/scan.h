@@ -69,7 +69,7 @@ struct qs_scan_ops {
 	int (*on_dir)(void *arg, const struct qs_path *dir, int dir_fd);
 	int (*on_entry)(void *arg, const struct qs_scan_entry *e);
 	int (*on_skip)(void *arg, const struct qs_scan_skip *s);
-	/* Most entries per directory; 0: QS_SCAN_DIR_ENTRIES_MAX. */
+	/* Most entries per directory; 0 (or anything larger): QS_SCAN_DIR_ENTRIES_MAX. */
 	size_t max_dir_entries;
 };
 

@@ -421,6 +421,21 @@ static void test_lstat_and_open_dir(void **state)
 	fst_rm_tree(root);
 }
 
+/* A file dated in the year 3000 gets a saturated, not an overflowed, nanosecond time. */
+static void test_far_future_mtime(void **state)
+{
+	(void)state;
+	struct stat sb;
+	memset(&sb, 0, sizeof(sb));
+	sb.st_mtim.tv_sec = (time_t)32503680000;
+	sb.st_ctim.tv_sec = 2;
+	sb.st_ctim.tv_nsec = 7;
+	struct qs_scan_stat st;
+	qs_scan_stat_from(&sb, &st);
+	assert_int_equal(st.mtime_ns, INT64_MAX);
+	assert_int_equal(st.ctime_ns, 2000000007);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_moved_during_walk),
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_lstat_and_open_dir),
+		cmocka_unit_test(test_far_future_mtime),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,8 @@
  * coalesce_ms after its first event. Directory moves update the watch map at once, when the
  * IN_MOVED_TO arrives, so later events already carry the new paths.
  * Invariants: every watched directory is inside the root and not ignored (a set_ignore or
- * resync sweeps the others); by_wd and the watch count agree; pending events own their
- * paths. */
+ * resync sweeps the others); each by_wd entry is a kernel watch, or one whose IN_IGNORED is
+ * still queued; pending events own their paths. */
 #include "fswatch/watch.h"
 
 #include <errno.h>
@@ -49,6 +49,10 @@ struct pend {
 	uint32_t cookie;
 	struct qs_path path; /* MOVED_FROM: empty when the source is ignored or invalid */
 	struct qs_path from; /* RENAME */
+	/* MOVED_FROM of a directory: the watches it took along, dropped if it left the root.
+	 * Kept by descriptor, not path: a new directory may take the old name meanwhile. */
+	int *wds;
+	size_t wd_count;
 };
 
 struct pend_list {
@@ -252,8 +256,18 @@ static struct dirwatch **watches_below(struct qs_watch *w, const struct qs_path 
 	return v;
 }
 
-/* Stops watching dir and everything below it (moved out of the root, or now ignored). */
-static void watches_drop(struct qs_watch *w, const struct qs_path *dir, bool stale_only)
+/* Stops watching the directories in wds that are still watched. */
+static void watches_drop_wds(struct qs_watch *w, const int *wds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct dirwatch *dw = watch_find(w, wds[i]);
+		if (dw != NULL)
+			watch_remove(w, dw, true);
+	}
+}
+
+/* Stops watching the directories at or below dir that the current resync did not see. */
+static void watches_sweep(struct qs_watch *w, const struct qs_path *dir)
 {
 	size_t n;
 	struct dirwatch **v = watches_below(w, dir, &n);
@@ -262,7 +276,7 @@ static void watches_drop(struct qs_watch *w, const struct qs_path *dir, bool sta
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!stale_only || v[i]->gen != w->gen)
+		if (v[i]->gen != w->gen)
 			watch_remove(w, v[i], true);
 	}
 	qs_free(v);
@@ -342,6 +356,7 @@ static void pend_free_list(struct pend_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		qs_path_release(&l->v[i]->path);
 		qs_path_release(&l->v[i]->from);
+		qs_free(l->v[i]->wds);
 		qs_free(l->v[i]);
 	}
 	qs_free(l->v);
@@ -440,7 +455,7 @@ static int resync(struct qs_watch *w, const struct qs_path *start)
 	w->gen++;
 	int rc = walk(w, start, false);
 	if (rc == 0)
-		watches_drop(w, start, true);
+		watches_sweep(w, start);
 	else
 		w->rescan = true;
 	return rc;
@@ -471,12 +486,24 @@ static void moved_from(struct qs_watch *w, const struct qs_path *p, bool is_dir,
 	if (node == NULL)
 		return;
 	node->cookie = cookie;
-	if (p != NULL && qs_path_copy(&node->path, p) != 0) {
+	if (p == NULL)
+		return;
+	if (qs_path_copy(&node->path, p) != 0) {
 		lost_events(w, "out-of-memory");
 		return;
 	}
-	if (p != NULL)
-		latest_set(w, p, node);
+	latest_set(w, p, node);
+	if (!is_dir)
+		return;
+	struct dirwatch **v = watches_below(w, p, &node->wd_count);
+	node->wds = v != NULL ? qs_calloc(node->wd_count + 1, sizeof(int)) : NULL;
+	if (node->wds == NULL) {
+		node->wd_count = 0;
+		lost_events(w, "out-of-memory");
+	}
+	for (size_t i = 0; node->wds != NULL && i < node->wd_count; i++)
+		node->wds[i] = v[i]->wd;
+	qs_free(v);
 }
 
 /* Events recorded between a directory's IN_MOVED_FROM and IN_MOVED_TO still name the old
@@ -525,8 +552,7 @@ static void moved_to(struct qs_watch *w, const struct qs_path *p, bool is_dir, u
 	}
 	if (src_ok) { /* moved to an ignored or invalid name: gone as far as sync goes */
 		f->type = PEND_REMOVE;
-		if (is_dir)
-			watches_drop(w, &f->path, false);
+		watches_drop_wds(w, f->wds, f->wd_count);
 		return;
 	}
 	if (f != NULL)
@@ -669,8 +695,7 @@ static void deliver(struct qs_watch *w, struct pend *p)
 	case PEND_MOVED_FROM: /* never paired: moved out of the root */
 		if (!path_set(&p->path))
 			return;
-		if (p->is_dir)
-			watches_drop(w, &p->path, false);
+		watches_drop_wds(w, p->wds, p->wd_count);
 		ev.type = QS_WATCH_REMOVED;
 		break;
 	case PEND_CHANGE:

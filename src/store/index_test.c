@@ -613,6 +613,18 @@ static void test_fingerprint_fields(void **state)
 	b = a;
 	b.mode = 0100600;
 	assert_true(qs_index_fingerprint_changed(&a, &b));
+	/* Times past 2262 saturate instead of overflowing. */
+	struct stat st;
+	memset(&st, 0, sizeof(st));
+	st.st_mtim.tv_sec = (time_t)32503680000; /* the year 3000 */
+	st.st_ctim.tv_sec = -(time_t)32503680000;
+	qs_index_fingerprint_from_stat(&st, &b);
+	assert_int_equal(b.mtime_ns, INT64_MAX);
+	assert_int_equal(b.ctime_ns, INT64_MIN);
+	st.st_mtim.tv_sec = 1;
+	st.st_mtim.tv_nsec = 5;
+	qs_index_fingerprint_from_stat(&st, &b);
+	assert_int_equal(b.mtime_ns, 1000000005);
 }
 
 /* Same size, same second, on a real file: in place, in place with the mtime put back, and
