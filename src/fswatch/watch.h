@@ -22,7 +22,7 @@
 #include "base/path.h"
 #include "fswatch/ignore.h"
 
-#define QS_WATCH_COALESCE_MS_DEFAULT 20
+#define QS_WATCH_COALESCE_MS_DEFAULT 5
 
 struct qs_watch_config {
 	/* Events are held this long after the first one of a batch, then delivered together,
