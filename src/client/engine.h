@@ -65,6 +65,8 @@ int qic_root_forget(struct qic_engine *e, uint64_t root_id);
 /* Batched durability of received files: if any is pending, sync_fn(arg) syncs the disks,
  * then those entries are marked durable. */
 int qic_index_sync_batch(struct qic_engine *e, int (*sync_fn)(void *arg), void *arg);
+/* Commits the batch of index writes (also done by qic_index_sync_batch). */
+int qic_index_flush(struct qic_engine *e);
 /* Opens / closes the index in the state directory. */
 int qic_index_open(struct qic_engine *e, const char *path);
 void qic_index_close(struct qic_engine *e);

@@ -12,23 +12,68 @@
 void **qic_engine_index_slot(struct qic_engine *e);
 int qic_root_attach(struct qic_engine *e, uint64_t id, const char *name, const char *dir);
 
-static struct qs_index *ix_of(struct qic_engine *e)
+/* Writes are batched: the first write opens a transaction that qic_index_flush commits
+ * (the engine calls it every few hundred milliseconds), so a burst of files costs one disk
+ * sync, not one per file. Losing an uncommitted batch in a crash is harmless: the files are
+ * looked at again, and proposing unchanged content is answered "same" by the server. */
+struct ixw {
+	struct qs_index *ix;
+	bool in_txn;
+};
+
+static struct ixw *w_of(struct qic_engine *e)
 {
 	return *qic_engine_index_slot(e);
 }
 
+static struct qs_index *ix_of(struct qic_engine *e)
+{
+	return w_of(e)->ix;
+}
+
+static int ix_write(struct qic_engine *e, struct qs_index **out)
+{
+	struct ixw *w = w_of(e);
+	if (!w->in_txn) {
+		int rc = qs_index_begin(w->ix);
+		if (rc != 0)
+			return rc;
+		w->in_txn = true;
+	}
+	*out = w->ix;
+	return 0;
+}
+
+int qic_index_flush(struct qic_engine *e)
+{
+	struct ixw *w = w_of(e);
+	if (!w->in_txn)
+		return 0;
+	w->in_txn = false;
+	return qs_index_commit(w->ix);
+}
+
 int qic_index_open(struct qic_engine *e, const char *path)
 {
-	struct qs_index *ix;
-	int rc = qs_index_open(path, &ix);
+	struct ixw *w = qs_calloc(1, sizeof(*w));
+	if (w == NULL)
+		return QS_ENOMEM;
+	int rc = qs_index_open(path, &w->ix);
 	if (rc == 0)
-		*qic_engine_index_slot(e) = ix;
+		*qic_engine_index_slot(e) = w;
+	else
+		qs_free(w);
 	return rc;
 }
 
 void qic_index_close(struct qic_engine *e)
 {
-	qs_index_close(ix_of(e));
+	struct ixw *w = w_of(e);
+	if (w == NULL)
+		return;
+	qic_index_flush(e);
+	qs_index_close(w->ix);
+	qs_free(w);
 	*qic_engine_index_slot(e) = NULL;
 }
 
@@ -107,7 +152,10 @@ int qic_index_put(struct qic_root *r, const char *path, const struct qic_entry *
 	ie.conflicted = e->conflicted;
 	ie.conflict_version = e->conflict_version;
 	ie.candidate = e->candidate;
-	rc = qs_index_put(ix_of(r->e), r->root_id, &p, &ie);
+	struct qs_index *ix;
+	rc = ix_write(r->e, &ix);
+	if (rc == 0)
+		rc = qs_index_put(ix, r->root_id, &p, &ie);
 	qs_path_release(&p);
 	return rc;
 }
@@ -118,7 +166,10 @@ int qic_index_delete(struct qic_root *r, const char *path)
 	int rc = qs_path_init(&p, path, strlen(path));
 	if (rc != 0)
 		return rc;
-	rc = qs_index_delete(ix_of(r->e), r->root_id, &p);
+	struct qs_index *ix;
+	rc = ix_write(r->e, &ix);
+	if (rc == 0)
+		rc = qs_index_delete(ix, r->root_id, &p);
 	qs_path_release(&p);
 	return rc;
 }
@@ -161,7 +212,8 @@ int qic_setting_get(struct qic_engine *e, const char *key, char *out, size_t cap
 
 int qic_setting_set(struct qic_engine *e, const char *key, const char *value)
 {
-	return qs_index_setting_set(ix_of(e), key, value, strlen(value));
+	int rc = qic_index_flush(e); /* settings (the client's token...) commit on their own */
+	return rc != 0 ? rc : qs_index_setting_set(ix_of(e), key, value, strlen(value));
 }
 
 static int load_one(void *arg, uint64_t root_id, const char *dir, const char *name)
@@ -177,20 +229,29 @@ int qic_roots_load(struct qic_engine *e)
 
 int qic_root_save(struct qic_engine *e, const struct qic_root *r)
 {
-	return qs_index_root_put(ix_of(e), r->root_id, r->dir, r->name);
+	int rc = qic_index_flush(e);
+	return rc != 0 ? rc : qs_index_root_put(ix_of(e), r->root_id, r->dir, r->name);
 }
 
 int qic_root_forget(struct qic_engine *e, uint64_t root_id)
 {
-	return qs_index_root_delete(ix_of(e), root_id);
+	int rc = qic_index_flush(e);
+	return rc != 0 ? rc : qs_index_root_delete(ix_of(e), root_id);
 }
 
 int qic_index_sync_batch(struct qic_engine *e, int (*sync_fn)(void *arg), void *arg)
 {
 	struct qs_index *ix = ix_of(e);
 	uint64_t mark = qs_index_durable_mark(ix);
-	if (mark == 0)
-		return 0;
-	int rc = sync_fn(arg);
-	return rc == 0 ? qs_index_mark_durable(ix, mark) : rc;
+	int rc = 0;
+	if (mark != 0) {
+		rc = sync_fn(arg);
+		struct qs_index *wix;
+		if (rc == 0)
+			rc = ix_write(e, &wix);
+		if (rc == 0)
+			rc = qs_index_mark_durable(wix, mark);
+	}
+	int rc2 = qic_index_flush(e);
+	return rc != 0 ? rc : rc2;
 }
