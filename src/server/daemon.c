@@ -144,6 +144,8 @@ int qis_daemon_start(uv_loop_t *loop, const struct qis_config *cfg, struct qis_d
 	if (rc == 0)
 		rc = setup_password(d);
 	if (rc == 0)
+		rc = qis_group_init(d);
+	if (rc == 0)
 		rc = join(path, sizeof(path), cfg->data_dir, "tls");
 	if (rc == 0) {
 		struct qs_quic_server_config qc;
@@ -181,6 +183,7 @@ void qis_daemon_free(struct qis_daemon *d)
 		d->sessions = s->next;
 		qs_free(s);
 	}
+	qis_group_free(d);
 	qs_chunks_close(d->chunks);
 	qs_meta_close(d->meta);
 	qs_free(d);

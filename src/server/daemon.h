@@ -38,6 +38,7 @@ struct qis_daemon {
 	struct qis_session *sessions;
 	uint64_t next_generation;
 	bool stopping;
+	struct qis_group *group; /* sync.c: proposals waiting for the next group commit */
 };
 
 /* Opens the stores under cfg->data_dir (creating them) and starts serving. Errors: QS_EIO,
@@ -67,7 +68,8 @@ int qis_tx_sync(struct qis_session *s, struct qs_tx *tx, const char *name);
 /* Pushes a new version of root/path to every other connected member (MUST_SYNC). */
 void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
 		      const char *path);
-/* Starts a full scan toward a session for every root it has joined (after AUTH). */
-void qis_scan_session(struct qis_session *s);
+/* Group commit of proposals (sync.c): set up at start, torn down at free. */
+int qis_group_init(struct qis_daemon *d);
+void qis_group_free(struct qis_daemon *d);
 
 #endif

@@ -18,6 +18,19 @@
 #define SCAN_PAGE 1000
 #define PUSH_QUEUE_BYTES ((uint64_t)16 << 20)
 
+/* Group commit (DESIGN.md section 5): proposals whose chunks are in arrive within a
+ * millisecond of each other are applied in one SQLite transaction after one sync of the chunk
+ * store, then all are answered. "Acknowledged" still means durable. */
+struct qis_group {
+	struct qis_daemon *d;
+	uv_timer_t timer;
+	struct psync *head, **tail;
+	bool chunk_batch; /* a qs_chunks batch is open */
+	bool closed;
+};
+
+#define GROUP_WINDOW_MS 1
+
 static int64_t now_unix_ms(void)
 {
 	struct timespec ts;
@@ -27,6 +40,20 @@ static int64_t now_unix_ms(void)
 
 /* A chunk need not be uploaded only if this root already uses it and it is stored: a
  * client must prove it has the bytes of any chunk new to its root. */
+/* Stores a verified chunk in the open batch (opening one): it is durable at the next group
+ * flush, before any version that references it is acknowledged. */
+static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data, size_t len)
+{
+	struct qis_group *g = d->group;
+	if (!g->chunk_batch) {
+		int rc = qs_chunks_batch_begin(d->chunks);
+		if (rc != 0)
+			return rc;
+		g->chunk_batch = true;
+	}
+	return qs_chunks_put(d->chunks, h, data, len);
+}
+
 static bool chunk_present(struct qis_daemon *d, uint64_t root_id, const uint8_t *h)
 {
 	bool in_root = false, stored = false;
@@ -51,6 +78,8 @@ struct psync {
 	size_t n_need, next_need;
 	struct qs_chunk_rx rx;
 	bool got_request, done;
+	bool queued; /* waiting in the group; freed by the flush */
+	struct psync *next_queued;
 };
 
 static void psync_free(struct psync *p)
@@ -95,36 +124,132 @@ static void reply_decision(struct psync *p, const struct qs_decision *dec)
 	psync_reply(p, &resp);
 }
 
-/* All chunks are stored: apply the version durably, answer, and tell the other clients. */
-static void psync_commit(struct psync *p)
+static void psync_fill_cmd(const struct psync *p, struct qs_meta_cmd *cmd)
 {
-	struct qs_meta_cmd cmd;
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.type = QS_CMD_PUT_VERSION;
-	cmd.now_unix_ms = now_unix_ms();
-	cmd.client_id = p->client_id;
-	cmd.u.put_version.root_id = p->root_id;
-	cmd.u.put_version.path = p->path;
-	cmd.u.put_version.base_version = p->base_version;
-	cmd.u.put_version.file.content = p->content;
-	cmd.u.put_version.file.mode = p->mode;
-	cmd.u.put_version.file.mtime_ns = p->mtime_ns;
-	cmd.u.put_version.file.size = p->size;
-	cmd.u.put_version.file.manifest = p->enc.data;
-	cmd.u.put_version.file.manifest_len = p->enc.len;
-	struct qs_meta_result res;
-	int rc = qs_meta_apply(p->s->d->meta, &cmd, &res);
-	if (rc != 0) {
-		psync_error(p, rc, "cannot apply the proposal");
-		return;
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->type = QS_CMD_PUT_VERSION;
+	cmd->now_unix_ms = now_unix_ms();
+	cmd->client_id = p->client_id;
+	cmd->u.put_version.root_id = p->root_id;
+	cmd->u.put_version.path = p->path;
+	cmd->u.put_version.base_version = p->base_version;
+	cmd->u.put_version.file.content = p->content;
+	cmd->u.put_version.file.mode = p->mode;
+	cmd->u.put_version.file.mtime_ns = p->mtime_ns;
+	cmd->u.put_version.file.size = p->size;
+	cmd->u.put_version.file.manifest = p->enc.data;
+	cmd->u.put_version.file.manifest_len = p->enc.len;
+}
+
+/* Answers a flushed proposal and tells the other clients (tx NULL: the client left). */
+static void psync_finish(struct psync *p, int rc, const struct qs_meta_result *res)
+{
+	if (p->tx != NULL) {
+		p->done = false;
+		if (rc != 0)
+			psync_error(p, rc, "cannot apply the proposal");
+		else
+			reply_decision(p, &res->decision);
 	}
-	reply_decision(p, &res.decision);
-	if (res.decision.verdict == QS_VERDICT_FAST_FORWARD) {
+	if (rc == 0 && res->decision.verdict == QS_VERDICT_FAST_FORWARD) {
 		qs_info("server", "event=version client=%llu root=%llu path=\"%s\" version=%llu",
 			(unsigned long long)p->client_id, (unsigned long long)p->root_id, p->path,
-			(unsigned long long)res.decision.version);
+			(unsigned long long)res->decision.version);
 		qis_push_version(p->s->d, p->client_id, p->root_id, p->path);
 	}
+}
+
+static void group_flush(struct qis_group *g)
+{
+	struct qis_daemon *d = g->d;
+	struct psync *list = g->head;
+	g->head = NULL;
+	g->tail = &g->head;
+	int rc = 0;
+	if (g->chunk_batch) {
+		g->chunk_batch = false;
+		rc = qs_chunks_batch_sync(d->chunks);
+	}
+	size_t n = 0;
+	for (struct psync *p = list; p != NULL; p = p->next_queued)
+		n++;
+	struct qs_meta_result *res = qs_calloc(n ? n : 1, sizeof(*res));
+	int *rcs = qs_calloc(n ? n : 1, sizeof(*rcs));
+	if (rc == 0 && (res == NULL || rcs == NULL))
+		rc = QS_ENOMEM;
+	if (rc == 0 && n > 0)
+		rc = qs_meta_group_begin(d->meta);
+	if (rc == 0 && n > 0) {
+		size_t i = 0;
+		for (struct psync *p = list; p != NULL; p = p->next_queued, i++) {
+			struct qs_meta_cmd cmd;
+			psync_fill_cmd(p, &cmd);
+			rcs[i] = qs_meta_apply(d->meta, &cmd, &res[i]);
+		}
+		rc = qs_meta_group_commit(d->meta);
+	}
+	if (rc != 0)
+		qs_error("server", "event=group_commit_failed proposals=%zu err=%s", n,
+			 qs_strerror(rc));
+	size_t i = 0;
+	while (list != NULL) {
+		struct psync *p = list;
+		list = p->next_queued;
+		p->queued = false;
+		psync_finish(p, rc != 0 ? rc : rcs[i], &res[i]);
+		i++;
+		if (p->tx == NULL)
+			psync_free(p); /* its transaction is gone: the flush owned it */
+	}
+	qs_free(res);
+	qs_free(rcs);
+}
+
+static void group_timer_cb(uv_timer_t *t)
+{
+	group_flush(t->data);
+}
+
+/* All chunks are in: the proposal joins the next group commit. */
+static void psync_commit(struct psync *p)
+{
+	struct qis_group *g = p->s->d->group;
+	p->queued = true;
+	p->done = true; /* no further input expected; the flush answers */
+	p->next_queued = NULL;
+	*g->tail = p;
+	g->tail = &p->next_queued;
+	if (!uv_is_active((uv_handle_t *)&g->timer))
+		uv_timer_start(&g->timer, group_timer_cb, GROUP_WINDOW_MS, 0);
+}
+
+int qis_group_init(struct qis_daemon *d)
+{
+	struct qis_group *g = qs_calloc(1, sizeof(*g));
+	if (g == NULL)
+		return QS_ENOMEM;
+	g->d = d;
+	g->tail = &g->head;
+	uv_timer_init(d->loop, &g->timer);
+	g->timer.data = g;
+	d->group = g;
+	return 0;
+}
+
+static void group_closed(uv_handle_t *h)
+{
+	qs_free(h->data);
+}
+
+void qis_group_free(struct qis_daemon *d)
+{
+	struct qis_group *g = d->group;
+	if (g == NULL)
+		return;
+	if (g->head != NULL)
+		group_flush(g);
+	d->group = NULL;
+	uv_close((uv_handle_t *)&g->timer, group_closed);
 }
 
 /* Which chunks of the manifest the server lacks, once each, in manifest order. */
@@ -182,8 +307,8 @@ static int psync_request(struct psync *p, const Quics__PleaseSyncRequest *req)
 		return 0;
 	}
 	if (st->inline_data.len > 0) {
-		rc = qs_chunks_put(d->chunks, st->manifest[0]->hash.data, st->inline_data.data,
-				   st->inline_data.len);
+		rc = chunk_put(d, st->manifest[0]->hash.data, st->inline_data.data,
+			       st->inline_data.len);
 		if (rc != 0)
 			return rc;
 	}
@@ -251,7 +376,7 @@ static int psync_on_data(struct qs_tx *tx, const uint8_t *data, size_t len, uint
 	bool complete;
 	int rc = qs_chunk_rx_data(&p->rx, data, len, &complete);
 	if (rc == 0 && complete)
-		rc = qs_chunks_put(p->s->d->chunks, p->rx.hash, p->rx.data.data, p->rx.data.len);
+		rc = chunk_put(p->s->d, p->rx.hash, p->rx.data.data, p->rx.data.len);
 	if (rc != 0) {
 		psync_error(p, rc,
 			    rc == QS_EPROTO ? "chunk does not match its hash" : "store failed");
@@ -275,7 +400,12 @@ static void psync_on_close(struct qs_tx *tx, int err, void *arg)
 {
 	(void)tx;
 	(void)err;
-	psync_free(arg);
+	struct psync *p = arg;
+	if (p->queued) {
+		p->tx = NULL; /* the group flush still applies it, then frees it */
+		return;
+	}
+	psync_free(p);
 }
 
 static const struct qs_tx_ops psync_ops = {
