@@ -61,8 +61,6 @@ struct qic_engine {
 	char server[300];
 	char fpr[65];
 	struct qic_root *roots;
-	struct root_watch *watches;
-	size_t nwatches;
 	struct dirty *q_head, *q_tail;
 	struct qs_htab queued; /* "root\0path" of queued paths */
 	uint64_t queued_n, in_flight, uploaded, downloaded;
@@ -190,12 +188,50 @@ struct qic_root *qic_root_by_id(struct qic_engine *e, uint64_t root_id)
 	return NULL;
 }
 
+/* Reads DIR/.quicsignore (gitignore syntax; it syncs like any file, so every client of
+ * the root shares it). A file that does not parse keeps the previous rules and is logged. */
+static void load_ignore(struct root_watch *w)
+{
+	struct qic_root *r = w->r;
+	char text[QS_IGNORE_MAX_BYTES + 1];
+	size_t len = 0;
+	int fd;
+	if (qs_localfile_open(r->dir_fd, ".quicsignore", O_RDONLY | O_NOFOLLOW, &fd) == 0) {
+		ssize_t n;
+		while (len < sizeof(text) && (n = read(fd, text + len, sizeof(text) - len)) > 0)
+			len += (size_t)n;
+		close(fd);
+	}
+	struct qs_ignore *ig;
+	struct qs_ignore_error err = {0};
+	int rc = qs_ignore_parse(text, len, &ig, &err);
+	if (rc != 0) {
+		qs_warn("client",
+			"event=bad_quicsignore root=%s line=%zu err=%s (previous rules kept)",
+			r->dir, err.line, qs_strerror(rc));
+		return;
+	}
+	if (w->w != NULL)
+		qs_watch_set_ignore(w->w, ig);
+	qs_ignore_free(w->ig);
+	w->ig = ig;
+	r->ignore = ig;
+}
+
+static void scan_root(struct qic_root *r);
+
 static void on_watch(void *arg, const struct qs_watch_event *ev)
 {
 	struct root_watch *w = arg;
 	switch (ev->type) {
 	case QS_WATCH_CHANGED:
-	case QS_WATCH_REMOVED: qic_mark_dirty(w->r, ev->path->str); break;
+	case QS_WATCH_REMOVED:
+		qic_mark_dirty(w->r, ev->path->str);
+		if (strcmp(ev->path->str, ".quicsignore") == 0) {
+			load_ignore(w); /* new rules: look at everything again */
+			scan_root(w->r);
+		}
+		break;
 	case QS_WATCH_RENAMED:
 		/* The old path becomes a tombstone, the new one a proposal whose chunks the server
 		 * already holds; a directory moves with everything below it. */
@@ -217,19 +253,24 @@ static void on_watch(void *arg, const struct qs_watch_event *ev)
 
 static int root_watch_start(struct qic_engine *e, struct qic_root *r)
 {
-	struct root_watch *ws = qs_realloc(e->watches, (e->nwatches + 1) * sizeof(*ws));
-	if (ws == NULL)
+	struct root_watch *w = qs_calloc(1, sizeof(*w));
+	if (w == NULL)
 		return QS_ENOMEM;
-	e->watches = ws;
-	struct root_watch *w = &e->watches[e->nwatches];
-	memset(w, 0, sizeof(*w));
 	w->r = r;
+	r->watch = w;
+	load_ignore(w);
 	struct qs_watch_config cfg;
 	qs_watch_config_default(&cfg);
-	int rc = qs_watch_new(e->loop, r->dir_fd, &cfg, NULL, on_watch, w, &w->w);
-	if (rc == 0)
-		e->nwatches++;
-	return rc;
+	return qs_watch_new(e->loop, r->dir_fd, &cfg, w->ig, on_watch, w, &w->w);
+}
+
+static void root_watch_close(struct qic_root *r)
+{
+	struct root_watch *w = r->watch;
+	if (w != NULL && w->w != NULL) {
+		qs_watch_close(w->w);
+		w->w = NULL;
+	}
 }
 
 struct scan_ctx {
@@ -284,7 +325,7 @@ static void scan_root(struct qic_root *r)
 	struct scan_ctx sc = {.r = r};
 	qs_htab_init(&sc.seen);
 	struct qs_scan_ops ops = {.on_entry = scan_entry};
-	int rc = qs_scan_tree(r->dir_fd, NULL, NULL, &ops, &sc);
+	int rc = qs_scan_tree(r->dir_fd, NULL, r->ignore, &ops, &sc);
 	if (rc == 0)
 		rc = qic_index_each(r, scan_missing, &sc);
 	if (rc != 0)
@@ -855,12 +896,7 @@ int qic_engine_remove_root(struct qic_engine *e, const char *dir)
 		int rc = qic_root_forget(e, r->root_id);
 		if (rc != 0)
 			return rc;
-		for (size_t i = 0; i < e->nwatches; i++) {
-			if (e->watches[i].r == r && e->watches[i].w != NULL) {
-				qs_watch_close(e->watches[i].w);
-				e->watches[i].w = NULL;
-			}
-		}
+		root_watch_close(r);
 		/* The root stays allocated (queued work may point at it) but is unlinked. */
 		*pp = r->next;
 		return 0;
@@ -935,10 +971,8 @@ static void handle_closed(uv_handle_t *h)
 void qic_engine_stop(struct qic_engine *e, void (*done)(void *arg), void *arg)
 {
 	e->stopping = true;
-	for (size_t i = 0; i < e->nwatches; i++)
-		if (e->watches[i].w != NULL)
-			qs_watch_close(e->watches[i].w);
-	e->nwatches = 0;
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next)
+		root_watch_close(r);
 	uv_close((uv_handle_t *)&e->retry, handle_closed);
 	uv_close((uv_handle_t *)&e->rescan, handle_closed);
 	uv_close((uv_handle_t *)&e->durable, handle_closed);
@@ -968,9 +1002,12 @@ void qic_engine_free(struct qic_engine *e)
 		close(r->dir_fd);
 		qs_free(r->name);
 		qs_free(r->dir);
+		if (r->watch != NULL) {
+			qs_ignore_free(r->watch->ig);
+			qs_free(r->watch);
+		}
 		qs_free(r);
 	}
-	qs_free(e->watches);
 	qic_index_close(e);
 	qs_free(e->state_dir);
 	qs_wipe(e->token, sizeof(e->token));

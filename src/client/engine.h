@@ -20,6 +20,8 @@
 #include "net/quic.h"
 
 struct qic_engine;
+struct qs_ignore;
+struct root_watch;
 
 /* The index's view of one path: what the client last agreed with the server. */
 struct qic_entry {
@@ -44,6 +46,8 @@ struct qic_root {
 	char *name;
 	char *dir;
 	int dir_fd;
+	struct root_watch *watch;       /* engine.c: the watcher and the root's ignore rules */
+	const struct qs_ignore *ignore; /* current rules (.quicsignore + built-ins), or NULL */
 	struct qic_root *next;
 };
 

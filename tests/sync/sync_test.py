@@ -89,7 +89,7 @@ def tree(root):
         for name in dirnames + filenames:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root)
-            if name.startswith(".quics"):
+            if name.startswith(".quics-tmp-"):
                 continue
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
@@ -174,6 +174,22 @@ def test_basic():
     os.remove(os.path.join(b.dir, "big.bin"))
     os.rename(os.path.join(c.dir, "run.sh"), os.path.join(c.dir, "renamed.sh"))
     converge(cs, expect=lambda t: "big.bin" not in t and "renamed.sh" in t and "run.sh" not in t)
+    # ignore rules: .quicsignore syncs like any file and every client honours it; the
+    # client's own temp names are never synced
+    write(os.path.join(a.dir, ".quicsignore"), b"*.tmp\nbuild/\n")
+    converge(cs, expect=lambda t: ".quicsignore" in t)
+    write(os.path.join(a.dir, "scratch.tmp"), b"not for sync\n")
+    write(os.path.join(a.dir, "build/out.o"), b"not for sync\n")
+    write(os.path.join(a.dir, ".quics-tmp-fake"), b"not for sync\n")
+    write(os.path.join(a.dir, "kept.txt"), b"synced\n")
+    converge([b, c], expect=lambda t: "kept.txt" in t)
+    time.sleep(0.5)
+    for cl in (b, c):
+        t = tree(cl.dir)
+        if "scratch.tmp" in t or "build/out.o" in t or "build" in t:
+            fail("%s received an ignored path: %s" % (cl.name, sorted(t)))
+        if os.path.exists(os.path.join(cl.dir, ".quics-tmp-fake")):
+            fail("%s received a temp file" % cl.name)
     print("basic: converged")
 
 
