@@ -714,6 +714,19 @@ static bool still_published(const char *path, const struct qs_endpoint *ours)
 	return same;
 }
 
+/* Waits up to STOP_WAIT_MS for the daemon to remove its endpoint file, which it does last,
+ * just before it exits. */
+static bool wait_unpublished(const char *path, const struct qs_endpoint *ours)
+{
+	for (unsigned waited_ms = 0; waited_ms < STOP_WAIT_MS; waited_ms += STOP_POLL_MS) {
+		if (!still_published(path, ours))
+			return true;
+		struct timespec ts = {0, STOP_POLL_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return !still_published(path, ours);
+}
+
 static int cmd_stop(struct qs_cmd_ctx *c)
 {
 	struct api api;
@@ -729,14 +742,7 @@ static int cmd_stop(struct qs_cmd_ctx *c)
 	if (st == QS_EXIT_OK)
 		st = api_request(&api, "POST", "/v1/stop", NULL, &ans) == 0 ? QS_EXIT_OK
 									    : api_fail(c, &api);
-	/* The daemon removes its endpoint file last, just before it exits. */
-	unsigned waited_ms = 0;
-	while (st == QS_EXIT_OK && still_published(path, &ours) && waited_ms < STOP_WAIT_MS) {
-		struct timespec ts = {0, STOP_POLL_MS * 1000000L};
-		nanosleep(&ts, NULL);
-		waited_ms += STOP_POLL_MS;
-	}
-	bool gone = st == QS_EXIT_OK && waited_ms < STOP_WAIT_MS;
+	bool gone = st == QS_EXIT_OK && wait_unpublished(path, &ours);
 	if (st == QS_EXIT_OK && !gone) {
 		fprintf(c->err,
 			"qis: the server was asked to stop but is still running after %u s\n",
@@ -762,19 +768,15 @@ static const struct qs_opt run_opts[] = {
 	{"addr", QS_OPT_STRING, "ADDR", "address of the sync protocol (QUICS_ADDR)", 0, 0,
 	 "0.0.0.0", false},
 	{"quic-port", QS_OPT_U64, "PORT",
-	 "UDP port of the sync protocol, 0 for a free one "
-	 "(QUICS_QUIC_PORT)",
-	 0, 65535, "6122", false},
+	 "UDP port of the sync protocol, 0 for a free one (QUICS_QUIC_PORT)", 0, 65535, "6122",
+	 false},
 	{"port", QS_OPT_U64, "PORT", "admin REST port on 127.0.0.1, 0 for a free one (QUICS_PORT)",
 	 0, 65535, "6120", false},
 	{"data", QS_OPT_STRING, "DIR",
-	 "data directory (QUICS_DATA; default "
-	 "$XDG_DATA_HOME/quics/server)",
-	 0, 0, NULL, false},
+	 "data directory (QUICS_DATA; default $XDG_DATA_HOME/quics/server)", 0, 0, NULL, false},
 	{"password", QS_OPT_STRING, "PW",
-	 "server password clients register with (QUICS_PASSWORD; "
-	 "generated and printed on first start when absent)",
-	 0, 0, NULL, false},
+	 "server password clients register with (QUICS_PASSWORD; made up on first start)", 0, 0,
+	 NULL, false},
 };
 
 static const struct qs_opt client_opts[] = {
