@@ -24,9 +24,10 @@ procs = []
 
 def start_all():
     log = open(os.path.join(tmp, "server.log"), "w")
-    srv = subprocess.Popen([QIS, "run", "--addr", "127.0.0.1", "--quic-port", "0", "--data",
-                            os.path.join(tmp, "server"), "--password", "pw"], stdout=log,
-                           stderr=subprocess.STDOUT)
+    srv = subprocess.Popen([QIS, "run", "--addr", "127.0.0.1", "--quic-port", "0", "--port", "0",
+                            "--data", os.path.join(tmp, "server"), "--password", "pw"], stdout=log,
+                           stderr=subprocess.STDOUT,
+                           env=dict(os.environ, XDG_CONFIG_HOME=os.path.join(tmp, "server-config")))
     procs.append(srv)
     while True:
         m = re.search(r"--port (\d+) .* --fingerprint (\w+)", open(os.path.join(tmp, "server.log")).read())

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "core/sha256.h"
 #include "net/txmsg.h"
+#include "server/admin.h"
 #include "store/password.h"
 
 static const struct qs_password_params fast_params = {1, 64, 1};
@@ -143,6 +144,8 @@ int qis_daemon_start(uv_loop_t *loop, const struct qis_config *cfg, struct qis_d
 		rc = qs_chunks_open(path, NULL, &d->chunks);
 	if (rc == 0)
 		rc = setup_password(d);
+	if (rc == 0 && cfg->config_dir != NULL)
+		rc = qis_admin_start(d, &d->admin);
 	if (rc == 0)
 		rc = qis_group_init(d);
 	if (rc == 0)
@@ -167,10 +170,23 @@ int qis_daemon_start(uv_loop_t *loop, const struct qis_config *cfg, struct qis_d
 	return 0;
 }
 
+/* One server finished shutting down; the last one calls the caller's done. */
+static void stop_part_done(void *arg)
+{
+	struct qis_daemon *d = arg;
+	if (--d->stop_parts == 0 && d->stop_done != NULL)
+		d->stop_done(d->stop_done_arg);
+}
+
 void qis_daemon_stop(struct qis_daemon *d, void (*done)(void *arg), void *arg)
 {
 	d->stopping = true;
-	qs_quic_server_shutdown(d->quic, done, arg);
+	d->stop_done = done;
+	d->stop_done_arg = arg;
+	d->stop_parts = d->admin != NULL ? 2 : 1;
+	if (d->admin != NULL)
+		qis_admin_shutdown(d->admin, stop_part_done, d);
+	qs_quic_server_shutdown(d->quic, stop_part_done, d);
 }
 
 void qis_daemon_free(struct qis_daemon *d)
@@ -178,6 +194,7 @@ void qis_daemon_free(struct qis_daemon *d)
 	if (d == NULL)
 		return;
 	qs_quic_server_free(d->quic);
+	qis_admin_free(d->admin);
 	while (d->sessions != NULL) {
 		struct qis_session *s = d->sessions;
 		d->sessions = s->next;

@@ -21,13 +21,20 @@
 struct qis_config {
 	const char *addr;        /* sync protocol bind address */
 	uint16_t quic_port;      /* 0 = free port */
-	uint16_t http_port;      /* admin REST on 127.0.0.1 */
+	uint16_t http_port;      /* admin REST on 127.0.0.1 (0 = free port) */
+	const char *config_dir;  /* where the endpoint file qis.api goes; NULL: no admin API */
 	const char *data_dir;    /* created 0700 */
 	const char *password;    /* server password to set on start, or NULL */
 	bool fast_password_hash; /* tests only: cheap Argon2 parameters */
+	/* Called on the loop thread when the admin API asks the daemon to stop (POST /v1/stop),
+	 * as a signal would; it is expected to call qis_daemon_stop. NULL: the daemon stops
+	 * itself with no done callback. */
+	void (*on_stop_request)(void *arg);
+	void *stop_arg;
 };
 
 struct qis_session;
+struct qis_admin;
 
 struct qis_daemon {
 	uv_loop_t *loop;
@@ -35,16 +42,22 @@ struct qis_daemon {
 	struct qs_meta *meta;
 	struct qs_chunks *chunks;
 	struct qs_quic_server *quic;
+	struct qis_admin *admin; /* NULL when cfg.config_dir is NULL */
 	struct qis_session *sessions;
 	uint64_t next_generation;
 	bool stopping;
 	struct qis_group *group; /* sync.c: proposals waiting for the next group commit */
+	unsigned stop_parts; /* servers still shutting down (admin, QUIC) */
+	void (*stop_done)(void *arg);
+	void *stop_done_arg;
 };
 
-/* Opens the stores under cfg->data_dir (creating them) and starts serving. Errors: QS_EIO,
- * QS_EACCES, QS_ENOMEM, and the transport's. */
+/* Opens the stores under cfg->data_dir (creating them) and starts serving: the admin API
+ * (server/admin.h, when cfg->config_dir is set) and the sync protocol. Errors: QS_EIO,
+ * QS_EACCES, QS_ENOMEM, the admin API's and the transport's. */
 int qis_daemon_start(uv_loop_t *loop, const struct qis_config *cfg, struct qis_daemon **out);
-/* Closes every connection; done runs when the loop may end; then qis_daemon_free. */
+/* Closes every connection of both servers; done runs when the loop may end; then
+ * qis_daemon_free (which removes the endpoint file). */
 void qis_daemon_stop(struct qis_daemon *d, void (*done)(void *arg), void *arg);
 void qis_daemon_free(struct qis_daemon *d);
 

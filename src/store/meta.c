@@ -1088,3 +1088,259 @@ int qs_meta_root_has_chunk(struct qs_meta *m, uint64_t root_id, const uint8_t ha
 	sqlite3_finalize(s);
 	return rc;
 }
+
+/* ---- admin queries ---- */
+
+/* LIMIT values: size_t clamped to SQLite's integer range. */
+static int64_t limit_value(size_t limit)
+{
+	return limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
+}
+
+/* Fills a client from columns (id, name, created_unix_ms). Errors: QS_EIO. */
+static int client_row(sqlite3_stmt *s, struct qs_meta_client_info *out)
+{
+	int64_t id = sqlite3_column_int64(s, 0);
+	if (id < 1 || column_text_copy(s, 1, out->name, sizeof(out->name)) != 0)
+		return QS_EIO;
+	out->id = (uint64_t)id;
+	out->created_unix_ms = sqlite3_column_int64(s, 2);
+	return 0;
+}
+
+int qs_meta_clients(struct qs_meta *m, uint64_t after_id, size_t limit, qs_meta_client_fn fn,
+		    void *arg)
+{
+	if (limit == 0 || after_id >= (uint64_t)INT64_MAX)
+		return 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT id, name, created_unix_ms FROM clients WHERE id > ?1"
+			      " ORDER BY id LIMIT ?2",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)after_id);
+	sqlite3_bind_int64(s, 2, limit_value(limit));
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct qs_meta_client_info c;
+		rc = client_row(s, &c);
+		if (!rc)
+			rc = fn(arg, &c);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "clients");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int qs_meta_client(struct qs_meta *m, uint64_t client_id, struct qs_meta_client_info *out)
+{
+	if (!id_valid(client_id))
+		return QS_ENOENT;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m, "SELECT id, name, created_unix_ms FROM clients WHERE id = ?1", &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)client_id);
+	struct qs_meta_client_info c;
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		rc = client_row(s, &c);
+	else
+		rc = step == SQLITE_DONE ? QS_ENOENT : sql_err(m, step, "client");
+	sqlite3_finalize(s);
+	if (!rc)
+		*out = c;
+	return rc;
+}
+
+int qs_meta_root(struct qs_meta *m, uint64_t root_id, struct qs_meta_root_info *out)
+{
+	if (!id_valid(root_id))
+		return QS_ENOENT;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(
+		m, "SELECT id, name, created_by, created_unix_ms FROM roots WHERE id = ?1", &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	struct qs_meta_root_info r;
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		rc = column_text_copy(s, 1, r.name, sizeof(r.name)) != 0 ? QS_EIO : 0;
+		r.id = (uint64_t)sqlite3_column_int64(s, 0);
+		r.created_by = (uint64_t)sqlite3_column_int64(s, 2);
+		r.created_unix_ms = sqlite3_column_int64(s, 3);
+	} else {
+		rc = step == SQLITE_DONE ? QS_ENOENT : sql_err(m, step, "root");
+	}
+	sqlite3_finalize(s);
+	if (!rc)
+		*out = r;
+	return rc;
+}
+
+int qs_meta_client_roots(struct qs_meta *m, uint64_t client_id, qs_meta_root_fn fn, void *arg)
+{
+	if (!id_valid(client_id))
+		return 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT r.id, r.name FROM members mb JOIN roots r ON r.id = mb.root"
+			      " WHERE mb.client = ?1 ORDER BY r.name",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)client_id);
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(s, 1);
+		rc = name ? fn(arg, (uint64_t)sqlite3_column_int64(s, 0), name, true) : QS_EIO;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "client roots");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+#define INFO_COLUMNS                                                                               \
+	"path, version, kind, content_hash, mode, mtime_ns, size, modified_by, accepted_unix_ms"
+
+/* Fills a version from the INFO_COLUMNS of a row; out->path points into the row. Errors:
+ * QS_EIO (a value no command writes). */
+static int info_row(sqlite3_stmt *s, struct qs_meta_version_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	const char *path = (const char *)sqlite3_column_text(s, 0);
+	int64_t version = sqlite3_column_int64(s, 1);
+	int64_t size = sqlite3_column_int64(s, 6);
+	int64_t by = sqlite3_column_int64(s, 7);
+	if (!path || version < 1 || size < 0 || by < 1 || column_content(s, 2, &out->content) != 0)
+		return QS_EIO;
+	out->path = path;
+	out->version = (uint64_t)version;
+	out->mode = (uint32_t)sqlite3_column_int64(s, 4);
+	out->mtime_ns = sqlite3_column_int64(s, 5);
+	out->size = (uint64_t)size;
+	out->modified_by = (uint64_t)by;
+	out->accepted_unix_ms = sqlite3_column_int64(s, 8);
+	return 0;
+}
+
+/* Steps s (its binds made) and calls fn for each row; finalizes s. */
+static int info_rows(struct qs_meta *m, sqlite3_stmt *s, qs_meta_version_fn fn, void *arg,
+		     const char *what)
+{
+	int rc = 0, step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct qs_meta_version_info v;
+		rc = info_row(s, &v);
+		if (!rc)
+			rc = fn(arg, &v);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, what);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* The paths below dir are those from dir + "/" (exclusive) to dir + "0" (exclusive): '0' is
+ * the byte after '/', and paths compare byte-wise, so the range is exactly the prefix. */
+int qs_meta_entries_below(struct qs_meta *m, uint64_t root_id, const char *dir, const char *after,
+			  bool with_deleted, size_t limit, qs_meta_version_fn fn, void *arg)
+{
+	bool whole = dir == NULL || dir[0] == '\0';
+	size_t dir_len = whole ? 0 : strnlen(dir, QS_PATH_MAX + 1);
+	if (!whole && qs_path_check(dir, dir_len) != 0)
+		return QS_EINVAL;
+	if (!id_valid(root_id) || limit == 0)
+		return 0;
+	char *low = NULL, *high = NULL;
+	if (!whole) {
+		low = qs_malloc(dir_len + 2);
+		high = qs_malloc(dir_len + 2);
+		if (!low || !high) {
+			qs_free(low);
+			qs_free(high);
+			return QS_ENOMEM;
+		}
+		memcpy(low, dir, dir_len);
+		memcpy(high, dir, dir_len);
+		memcpy(low + dir_len, "/", 2);
+		memcpy(high + dir_len, "0", 2);
+	}
+	const char *from = after != NULL ? after : "";
+	if (low != NULL && strcmp(low, from) > 0)
+		from = low;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      whole ? "SELECT " INFO_COLUMNS " FROM entries WHERE root = ?1"
+				      " AND path > ?2 AND (?3 OR kind <> 0) ORDER BY path LIMIT ?4"
+				    : "SELECT " INFO_COLUMNS " FROM entries WHERE root = ?1"
+				      " AND path > ?2 AND path < ?5 AND (?3 OR kind <> 0)"
+				      " ORDER BY path LIMIT ?4",
+			      &s);
+	if (!rc) {
+		sqlite3_bind_int64(s, 1, (int64_t)root_id);
+		sqlite3_bind_text(s, 2, from, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 3, with_deleted);
+		sqlite3_bind_int64(s, 4, limit_value(limit));
+		if (!whole)
+			sqlite3_bind_text(s, 5, high, -1, SQLITE_STATIC);
+		rc = info_rows(m, s, fn, arg, "entries below");
+	}
+	qs_free(low);
+	qs_free(high);
+	return rc;
+}
+
+int qs_meta_entry_info(struct qs_meta *m, uint64_t root_id, const char *path,
+		       struct qs_meta_version_info *out)
+{
+	if (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0)
+		return QS_EINVAL;
+	if (!id_valid(root_id))
+		return QS_ENOENT;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(
+		m, "SELECT " INFO_COLUMNS " FROM entries WHERE root = ?1 AND path = ?2", &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	struct qs_meta_version_info v;
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		rc = info_row(s, &v);
+	else
+		rc = step == SQLITE_DONE ? QS_ENOENT : sql_err(m, step, "entry info");
+	sqlite3_finalize(s);
+	if (!rc) {
+		v.path = path;
+		*out = v;
+	}
+	return rc;
+}
+
+int qs_meta_history(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t after_version,
+		    size_t limit, qs_meta_version_fn fn, void *arg)
+{
+	if (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0)
+		return QS_EINVAL;
+	if (!id_valid(root_id) || limit == 0 || after_version >= (uint64_t)INT64_MAX)
+		return 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT " INFO_COLUMNS " FROM versions WHERE root = ?1 AND path = ?2"
+			      " AND version > ?3 ORDER BY version LIMIT ?4",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)after_version);
+	sqlite3_bind_int64(s, 4, limit_value(limit));
+	return info_rows(m, s, fn, arg, "history");
+}

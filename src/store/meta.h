@@ -152,4 +152,66 @@ int qs_meta_roots(struct qs_meta *m, uint64_t client_id, const char *after, size
 typedef int (*qs_meta_id_fn)(void *arg, uint64_t id);
 int qs_meta_members(struct qs_meta *m, uint64_t root_id, qs_meta_id_fn fn, void *arg);
 
+/* ---- admin queries (read-only; the qis admin API, docs/server.md) ---- */
+
+struct qs_meta_client_info {
+	uint64_t id;
+	char name[QS_META_NAME_MAX + 1];
+	int64_t created_unix_ms;
+};
+
+/* Calls fn for each client with id > after_id, in id order, at most limit; fn returning
+ * nonzero stops and is returned (fn's struct is valid during the call only). The same rules
+ * for fn as qs_meta_list. Errors: QS_EIO, QS_ENOMEM. */
+typedef int (*qs_meta_client_fn)(void *arg, const struct qs_meta_client_info *c);
+int qs_meta_clients(struct qs_meta *m, uint64_t after_id, size_t limit, qs_meta_client_fn fn,
+		    void *arg);
+/* One client into *out (written only on success). Errors: QS_ENOENT, QS_EIO, QS_ENOMEM. */
+int qs_meta_client(struct qs_meta *m, uint64_t client_id, struct qs_meta_client_info *out);
+
+struct qs_meta_root_info {
+	uint64_t id;
+	char name[QS_META_NAME_MAX + 1];
+	uint64_t created_by; /* the client that registered it */
+	int64_t created_unix_ms;
+};
+
+/* One root into *out (written only on success). Errors: QS_ENOENT, QS_EIO, QS_ENOMEM. */
+int qs_meta_root(struct qs_meta *m, uint64_t root_id, struct qs_meta_root_info *out);
+/* Calls fn (joined is always true) for each root client_id has joined, in name order; the
+ * same rules for fn as qs_meta_list. Errors: QS_EIO, QS_ENOMEM. */
+int qs_meta_client_roots(struct qs_meta *m, uint64_t client_id, qs_meta_root_fn fn, void *arg);
+
+/* A stored version of a path (a versions row, or the entries row that is its current one)
+ * without the manifest. */
+struct qs_meta_version_info {
+	const char *path; /* borrowed: valid during the callback (or as the caller's path) */
+	uint64_t version;
+	struct qs_content content; /* kind, and the hash of a file or symlink (else zeros) */
+	uint32_t mode;
+	int64_t mtime_ns;
+	uint64_t size;
+	uint64_t modified_by; /* the client whose proposal it was */
+	int64_t accepted_unix_ms;
+};
+typedef int (*qs_meta_version_fn)(void *arg, const struct qs_meta_version_info *v);
+
+/* Calls fn for each current entry of root_id below dir (dir NULL or "": the whole root;
+ * otherwise the paths that start with dir + "/", at any depth) with path > after (NULL: from
+ * the start), in byte order, at most limit entries; tombstones (deleted paths) only when
+ * with_deleted. The same rules for fn as qs_meta_list. Errors: QS_EINVAL (dir is not a valid
+ * path), QS_EIO, QS_ENOMEM. */
+int qs_meta_entries_below(struct qs_meta *m, uint64_t root_id, const char *dir, const char *after,
+			  bool with_deleted, size_t limit, qs_meta_version_fn fn, void *arg);
+/* The current entry of root_id/path with its metadata into *out (out->path is path; written
+ * only on success). A deleted path has a tombstone entry. Errors: QS_EINVAL (invalid path),
+ * QS_ENOENT (the path never existed), QS_EIO. */
+int qs_meta_entry_info(struct qs_meta *m, uint64_t root_id, const char *path,
+		       struct qs_meta_version_info *out);
+/* Calls fn for each stored version of root_id/path with version > after_version, in version
+ * order, at most limit; the same rules for fn as qs_meta_list. A path with no version calls
+ * fn never. Errors: QS_EINVAL (invalid path), QS_EIO, QS_ENOMEM. */
+int qs_meta_history(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t after_version,
+		    size_t limit, qs_meta_version_fn fn, void *arg);
+
 #endif

@@ -936,6 +936,286 @@ static void test_root_chunks(void **state)
 	assert_false(present);
 }
 
+/* ---- admin queries ---- */
+
+struct clients_seen {
+	uint64_t ids[8];
+	char names[8][16];
+	int64_t created[8];
+	size_t n, stop_after;
+};
+
+static int collect_client(void *arg, const struct qs_meta_client_info *c)
+{
+	struct clients_seen *l = arg;
+	l->ids[l->n] = c->id;
+	snprintf(l->names[l->n], sizeof(l->names[0]), "%.15s", c->name);
+	l->created[l->n++] = c->created_unix_ms;
+	return l->n == l->stop_after ? 7 : 0;
+}
+
+static void test_admin_clients(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const names[] = {"laptop", "desk", "phone"};
+	uint64_t ids[3];
+	for (size_t i = 0; i < 3; i++) {
+		struct qs_meta_cmd c = cmd_client(names[i], (uint8_t)i);
+		ids[i] = apply_ok(f->m, &c);
+	}
+	struct clients_seen l = {.stop_after = 0};
+	assert_int_equal(qs_meta_clients(f->m, 0, 2, collect_client, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(qs_meta_clients(f->m, l.ids[1], 10, collect_client, &l), 0);
+	assert_int_equal(l.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(l.ids[i], ids[i]);
+		assert_string_equal(l.names[i], names[i]);
+		assert_int_equal(l.created[i], 1000);
+	}
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	assert_int_equal(qs_meta_clients(f->m, 0, 10, collect_client, &l), 7);
+	assert_int_equal(l.n, 1);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_clients(f->m, ids[2], 10, collect_client, &l), 0);
+	assert_int_equal(qs_meta_clients(f->m, 0, 0, collect_client, &l), 0);
+	assert_int_equal(qs_meta_clients(f->m, UINT64_MAX, 10, collect_client, &l), 0);
+	assert_int_equal(l.n, 0);
+
+	struct qs_meta_client_info c;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(qs_meta_client(f->m, ids[1], &c), 0);
+	assert_int_equal(c.id, ids[1]);
+	assert_string_equal(c.name, "desk");
+	assert_int_equal(c.created_unix_ms, 1000);
+	memset(&c, 0x5a, sizeof(c));
+	assert_int_equal(qs_meta_client(f->m, ids[2] + 1, &c), QS_ENOENT);
+	assert_int_equal(qs_meta_client(f->m, 0, &c), QS_ENOENT);
+	assert_int_equal(qs_meta_client(f->m, UINT64_MAX, &c), QS_ENOENT);
+	assert_int_equal(c.id, 0x5a5a5a5a5a5a5a5aULL); /* untouched on error */
+}
+
+struct roots_seen {
+	uint64_t ids[8];
+	char names[8][16];
+	size_t n;
+};
+
+static int collect_root(void *arg, uint64_t root_id, const char *name, bool joined)
+{
+	struct roots_seen *l = arg;
+	assert_true(joined);
+	l->ids[l->n] = root_id;
+	snprintf(l->names[l->n++], sizeof(l->names[0]), "%s", name);
+	return 0;
+}
+
+static void test_admin_roots(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, photos;
+	client_with_root(f->m, &client, &photos);
+	struct qs_meta_cmd c = cmd_client("other", 2);
+	uint64_t other = apply_ok(f->m, &c);
+	c = cmd_root(other, "docs");
+	uint64_t docs = apply_ok(f->m, &c);
+	c = cmd_root(other, "zeta");
+	apply_ok(f->m, &c);
+	c = cmd_member(QS_CMD_JOIN_ROOT, client, docs);
+	apply_ok(f->m, &c);
+
+	struct qs_meta_root_info r;
+	assert_int_equal(qs_meta_root(f->m, docs, &r), 0);
+	assert_int_equal(r.id, docs);
+	assert_string_equal(r.name, "docs");
+	assert_int_equal(r.created_by, other);
+	assert_int_equal(r.created_unix_ms, 2000);
+	memset(&r, 0x5a, sizeof(r));
+	assert_int_equal(qs_meta_root(f->m, docs + 10, &r), QS_ENOENT);
+	assert_int_equal(qs_meta_root(f->m, 0, &r), QS_ENOENT);
+	assert_int_equal(r.id, 0x5a5a5a5a5a5a5a5aULL);
+
+	struct roots_seen l = {.n = 0};
+	assert_int_equal(qs_meta_client_roots(f->m, client, collect_root, &l), 0);
+	assert_int_equal(l.n, 2); /* by name: docs, photos; not zeta */
+	assert_string_equal(l.names[0], "docs");
+	assert_int_equal(l.ids[0], docs);
+	assert_string_equal(l.names[1], "photos");
+	assert_int_equal(l.ids[1], photos);
+	c = cmd_member(QS_CMD_LEAVE_ROOT, client, docs);
+	apply_ok(f->m, &c);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_client_roots(f->m, client, collect_root, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.names[0], "photos");
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_client_roots(f->m, other + 100, collect_root, &l), 0);
+	assert_int_equal(qs_meta_client_roots(f->m, 0, collect_root, &l), 0);
+	assert_int_equal(l.n, 0);
+}
+
+struct versions_seen {
+	char paths[16][16];
+	uint64_t versions[16];
+	enum qs_kind kinds[16];
+	uint64_t sizes[16], by[16];
+	int64_t accepted[16];
+	uint32_t modes[16];
+	size_t n;
+};
+
+static int collect_version(void *arg, const struct qs_meta_version_info *v)
+{
+	struct versions_seen *l = arg;
+	assert_true(l->n < 16);
+	snprintf(l->paths[l->n], sizeof(l->paths[0]), "%s", v->path);
+	l->versions[l->n] = v->version;
+	l->kinds[l->n] = v->content.kind;
+	l->sizes[l->n] = v->size;
+	l->by[l->n] = v->modified_by;
+	l->accepted[l->n] = v->accepted_unix_ms;
+	l->modes[l->n++] = v->mode;
+	return 0;
+}
+
+static void test_admin_entries_below(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	/* '-' sorts before '/' and '0' right after it: neither "a-b" nor "a0" is below "a". */
+	static const char *const paths[] = {"a", "a/b", "a/b/c", "a-b", "a0", "ab", "b", "a/x"};
+	for (size_t i = 0; i < 8; i++) {
+		struct qs_meta_cmd c = cmd_put(client, root, paths[i], 0,
+					       i == 0 ? QS_KIND_DIR : QS_KIND_FILE, (uint8_t)i);
+		put_ok(f->m, &c);
+	}
+	struct qs_meta_cmd c = cmd_put(client, root, "a/x", 1, QS_KIND_TOMBSTONE, 0);
+	put_ok(f->m, &c);
+	c = cmd_root(client, "other");
+	uint64_t other = apply_ok(f->m, &c);
+	c = cmd_put(client, other, "a/zz", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+
+	struct versions_seen l = {.n = 0};
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "a", NULL, false, 100, collect_version, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.paths[0], "a/b");
+	assert_string_equal(l.paths[1], "a/b/c");
+	assert_int_equal(l.kinds[1], QS_KIND_FILE);
+	assert_int_equal(l.sizes[1], 102);
+	assert_int_equal(l.by[1], client);
+	assert_int_equal(l.accepted[1], 4002);
+	assert_int_equal(l.modes[1], 0644);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "a", NULL, true, 100, collect_version, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.paths[2], "a/x");
+	assert_int_equal(l.kinds[2], QS_KIND_TOMBSTONE);
+	assert_int_equal(l.versions[2], 2);
+	/* Pages: a cursor before the range starts at the range, one inside goes on after it. */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_entries_below(f->m, root, "a", "a", true, 1, collect_version, &l),
+			 0);
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "a", l.paths[0], true, 1, collect_version, &l),
+		0);
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "a", l.paths[1], true, 5, collect_version, &l),
+		0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.paths[1], "a/b/c");
+	assert_string_equal(l.paths[2], "a/x");
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "a/b", NULL, false, 100, collect_version, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.paths[0], "a/b/c");
+	/* The whole root, in byte order, without the tombstone. */
+	static const char *const all[] = {"a", "a-b", "a/b", "a/b/c", "a0", "ab", "b"};
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "", NULL, false, 100, collect_version, &l), 0);
+	assert_int_equal(l.n, 7);
+	for (size_t i = 0; i < 7; i++)
+		assert_string_equal(l.paths[i], all[i]);
+	assert_int_equal(l.kinds[0], QS_KIND_DIR);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, NULL, "ab", false, 100, collect_version, &l), 0);
+	assert_int_equal(l.n, 1);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "nothing", NULL, true, 100, collect_version, &l),
+		0);
+	assert_int_equal(qs_meta_entries_below(f->m, root, "a", NULL, true, 0, collect_version, &l),
+			 0);
+	assert_int_equal(
+		qs_meta_entries_below(f->m, other + 1, NULL, NULL, true, 10, collect_version, &l),
+		0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "a/", NULL, true, 10, collect_version, &l),
+		QS_EINVAL);
+	assert_int_equal(
+		qs_meta_entries_below(f->m, root, "../a", NULL, true, 10, collect_version, &l),
+		QS_EINVAL);
+}
+
+static void test_admin_history(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_meta_cmd c = cmd_put(client, root, "f", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "f", 1, QS_KIND_TOMBSTONE, 0);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "f", 2, QS_KIND_DIR, 3);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "g", 0, QS_KIND_FILE, 4);
+	put_ok(f->m, &c);
+
+	struct versions_seen l = {.n = 0};
+	assert_int_equal(qs_meta_history(f->m, root, "f", 0, 100, collect_version, &l), 0);
+	assert_int_equal(l.n, 3);
+	static const enum qs_kind kinds[] = {QS_KIND_FILE, QS_KIND_TOMBSTONE, QS_KIND_DIR};
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(l.paths[i], "f");
+		assert_int_equal(l.versions[i], i + 1);
+		assert_int_equal(l.kinds[i], kinds[i]);
+	}
+	assert_int_equal(l.sizes[0], 101);
+	assert_int_equal(l.accepted[2], 4003);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_history(f->m, root, "f", 1, 1, collect_version, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.versions[0], 2);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_history(f->m, root, "f", 3, 10, collect_version, &l), 0);
+	assert_int_equal(qs_meta_history(f->m, root, "none", 0, 10, collect_version, &l), 0);
+	assert_int_equal(qs_meta_history(f->m, root + 1, "f", 0, 10, collect_version, &l), 0);
+	assert_int_equal(qs_meta_history(f->m, root, "f", UINT64_MAX, 10, collect_version, &l), 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(qs_meta_history(f->m, root, "/f", 0, 10, collect_version, &l), QS_EINVAL);
+
+	struct qs_meta_version_info v;
+	assert_int_equal(qs_meta_entry_info(f->m, root, "f", &v), 0);
+	assert_string_equal(v.path, "f");
+	assert_int_equal(v.version, 3);
+	assert_int_equal(v.content.kind, QS_KIND_DIR);
+	assert_int_equal(v.modified_by, client);
+	assert_int_equal(v.size, 103);
+	memset(&v, 0x5a, sizeof(v));
+	assert_int_equal(qs_meta_entry_info(f->m, root, "none", &v), QS_ENOENT);
+	assert_int_equal(qs_meta_entry_info(f->m, 0, "f", &v), QS_ENOENT);
+	assert_int_equal(qs_meta_entry_info(f->m, root, "a//b", &v), QS_EINVAL);
+	assert_int_equal(v.version, 0x5a5a5a5a5a5a5a5aULL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -963,6 +1243,10 @@ int main(void)
 		T(test_group_rollback_and_close_discard),
 		T(test_applied_survives_kill),
 		T(test_root_chunks),
+		T(test_admin_clients),
+		T(test_admin_roots),
+		T(test_admin_entries_below),
+		T(test_admin_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
