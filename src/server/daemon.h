@@ -47,7 +47,7 @@ struct qis_daemon {
 	uint64_t next_generation;
 	bool stopping;
 	struct qis_group *group; /* sync.c: proposals waiting for the next group commit */
-	unsigned stop_parts; /* servers still shutting down (admin, QUIC) */
+	unsigned stop_parts;     /* servers still shutting down (admin, QUIC) */
 	void (*stop_done)(void *arg);
 	void *stop_done_arg;
 };
