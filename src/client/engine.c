@@ -301,8 +301,7 @@ static int scan_entry(void *arg, const struct qs_scan_entry *se)
 		qic_mark_dirty(sc->r, se->path->str);
 		return 0;
 	}
-	struct qs_fingerprint fp = {se->st.size, se->st.mtime_ns, se->st.ctime_ns, se->st.inode,
-				    se->st.mode};
+	const struct qs_fingerprint fp = se->st;
 	bool changed = ie.content.kind == QS_KIND_DIR ? se->kind != QS_KIND_DIR
 						      : !qs_fingerprint_equal(&fp, &ie.fp);
 	if (changed || ie.conflicted)

@@ -77,30 +77,12 @@ void qic_index_close(struct qic_engine *e)
 	*qic_engine_index_slot(e) = NULL;
 }
 
-static void fp_to_index(const struct qs_fingerprint *a, struct qs_index_fingerprint *b)
-{
-	b->size = a->size;
-	b->mtime_ns = a->mtime_ns;
-	b->ctime_ns = a->ctime_ns;
-	b->inode = a->inode;
-	b->mode = a->mode;
-}
-
-static void fp_from_index(const struct qs_index_fingerprint *a, struct qs_fingerprint *b)
-{
-	b->size = a->size;
-	b->mtime_ns = a->mtime_ns;
-	b->ctime_ns = a->ctime_ns;
-	b->inode = a->inode;
-	b->mode = a->mode;
-}
-
 static int from_index(const struct qs_index_entry *ie, struct qic_entry *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->base_version = ie->base_version;
 	out->content = ie->base;
-	fp_from_index(&ie->fp, &out->fp);
+	out->fp = ie->fp;
 	out->mode = ie->mode;
 	out->mtime_ns = ie->mtime_ns;
 	out->conflicted = ie->conflicted;
@@ -147,7 +129,7 @@ int qic_index_put(struct qic_root *r, const char *path, const struct qic_entry *
 	ie.mtime_ns = e->mtime_ns;
 	ie.manifest = e->manifest;
 	ie.manifest_len = e->manifest_len;
-	fp_to_index(&e->fp, &ie.fp);
+	ie.fp = e->fp;
 	ie.durable = e->durable;
 	ie.conflicted = e->conflicted;
 	ie.conflict_version = e->conflict_version;

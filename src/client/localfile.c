@@ -21,21 +21,6 @@
 
 #define READ_BLOCK (256 * 1024)
 
-void qs_fingerprint_from_stat(const struct stat *st, struct qs_fingerprint *out)
-{
-	out->size = (uint64_t)st->st_size;
-	out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	out->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
-	out->inode = (uint64_t)st->st_ino;
-	out->mode = (uint32_t)st->st_mode;
-}
-
-bool qs_fingerprint_equal(const struct qs_fingerprint *a, const struct qs_fingerprint *b)
-{
-	return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
-	       a->inode == b->inode && a->mode == b->mode;
-}
-
 void qs_localfile_init(struct qs_localfile *f)
 {
 	memset(f, 0, sizeof(*f));

@@ -12,23 +12,12 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "base/fingerprint.h"
 #include "core/content.h"
 #include "core/manifest.h"
 
 /* Temp files of the client start with this; the ignore rules never sync them. */
 #define QS_LOCALFILE_TMP_PREFIX ".quics-tmp-"
-
-/* The stat fingerprint the index keeps: a change in any field means "re-read the file". */
-struct qs_fingerprint {
-	uint64_t size;
-	int64_t mtime_ns;
-	int64_t ctime_ns;
-	uint64_t inode;
-	uint32_t mode; /* st_mode: type and permission bits */
-};
-
-void qs_fingerprint_from_stat(const struct stat *st, struct qs_fingerprint *out);
-bool qs_fingerprint_equal(const struct qs_fingerprint *a, const struct qs_fingerprint *b);
 
 /* What a path holds now. */
 struct qs_localfile {

@@ -29,7 +29,7 @@ struct rec {
 	bool walk; /* a reported directory: descend at its subtree key */
 	int err;   /* nonzero: stat failed with this code */
 	uint64_t dev;
-	struct qs_scan_stat st;
+	struct qs_fingerprint st;
 };
 
 /* One directory's entries. keys hold (record index << 1 | subtree): the entry itself sorts
@@ -51,24 +51,6 @@ struct scan {
 	char raw[QS_PATH_MAX + 1 + 256 + 1]; /* a refused path: parent + '/' + name */
 	char target[QS_PATH_MAX + 1];
 };
-
-static int64_t ts_ns(const struct timespec *ts)
-{
-	int64_t ns;
-	if (__builtin_mul_overflow((int64_t)ts->tv_sec, (int64_t)1000000000, &ns) ||
-	    __builtin_add_overflow(ns, (int64_t)ts->tv_nsec, &ns))
-		return ts->tv_sec < 0 ? INT64_MIN : INT64_MAX;
-	return ns;
-}
-
-void qs_scan_stat_from(const struct stat *st, struct qs_scan_stat *out)
-{
-	out->size = (uint64_t)st->st_size;
-	out->mtime_ns = ts_ns(&st->st_mtim);
-	out->ctime_ns = ts_ns(&st->st_ctim);
-	out->inode = (uint64_t)st->st_ino;
-	out->mode = (uint32_t)st->st_mode;
-}
 
 static uint8_t kind_of(mode_t mode)
 {
@@ -97,7 +79,8 @@ int qs_scan_open_dir(int root_fd, const struct qs_path *dir, int *out_fd)
 	return 0;
 }
 
-int qs_scan_lstat(int root_fd, const struct qs_path *p, enum qs_kind *kind, struct qs_scan_stat *st)
+int qs_scan_lstat(int root_fd, const struct qs_path *p, enum qs_kind *kind,
+		  struct qs_fingerprint *st)
 {
 	struct qs_path parent = {NULL, 0};
 	int rc = qs_path_parent(&parent, p);
@@ -117,7 +100,7 @@ int qs_scan_lstat(int root_fd, const struct qs_path *p, enum qs_kind *kind, stru
 	}
 	uint8_t k = kind_of(sb.st_mode);
 	*kind = k == KIND_OTHER ? QS_KIND_TOMBSTONE : (enum qs_kind)k;
-	qs_scan_stat_from(&sb, st);
+	qs_fingerprint_from_stat(&sb, st);
 out:
 	close(fd);
 	return rc;
@@ -178,7 +161,7 @@ static int level_add(struct level *lv, int dir_fd, const char *name, size_t max_
 	if (err == 0) {
 		r->kind = kind_of(sb.st_mode);
 		r->dev = (uint64_t)sb.st_dev;
-		qs_scan_stat_from(&sb, &r->st);
+		qs_fingerprint_from_stat(&sb, &r->st);
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "base/fingerprint.h"
 #include "base/path.h"
 #include "core/version.h"
 #include "fswatch/ignore.h"
@@ -20,21 +21,10 @@
  * (QS_SCAN_SKIP_LIMIT). */
 #define QS_SCAN_DIR_ENTRIES_MAX ((size_t)1 << 20)
 
-/* The stat fingerprint of an entry: a change in any field means the entry changed. */
-struct qs_scan_stat {
-	uint64_t size;
-	int64_t mtime_ns;
-	int64_t ctime_ns;
-	uint64_t inode;
-	uint32_t mode; /* st_mode: type and permission bits */
-};
-
-void qs_scan_stat_from(const struct stat *st, struct qs_scan_stat *out);
-
 struct qs_scan_entry {
 	const struct qs_path *path; /* borrowed for the callback */
 	enum qs_kind kind;          /* QS_KIND_FILE, QS_KIND_DIR or QS_KIND_SYMLINK */
-	struct qs_scan_stat st;
+	struct qs_fingerprint st;
 	/* Symlinks: the target (borrowed, not NUL-terminated): 1..QS_PATH_MAX bytes of UTF-8
 	 * without NUL. It is data, never followed. NULL otherwise. */
 	const char *target;
@@ -96,6 +86,6 @@ int qs_scan_open_dir(int root_fd, const struct qs_path *dir, int *out_fd);
  * other type) and *st only on success. Errors: QS_ENOENT (absent), those of
  * qs_scan_open_dir for its parent. */
 int qs_scan_lstat(int root_fd, const struct qs_path *p, enum qs_kind *kind,
-		  struct qs_scan_stat *st);
+		  struct qs_fingerprint *st);
 
 #endif

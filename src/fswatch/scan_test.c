@@ -73,8 +73,8 @@ static int on_entry(void *arg, const struct qs_scan_entry *e)
 	struct stat sb;
 	char full[FST_PATH_MAX];
 	assert_int_equal(lstat(fst_join(full, l->root, e->path->str), &sb), 0);
-	struct qs_scan_stat want;
-	qs_scan_stat_from(&sb, &want);
+	struct qs_fingerprint want;
+	qs_fingerprint_from_stat(&sb, &want);
 	assert_int_equal(want.size, e->st.size);
 	assert_int_equal(want.mtime_ns, e->st.mtime_ns);
 	assert_int_equal(want.ctime_ns, e->st.ctime_ns);
@@ -379,7 +379,7 @@ static void expect_lstat(int fd, const char *path, int rc, enum qs_kind kind)
 	struct qs_path p;
 	assert_int_equal(qs_path_init(&p, path, strlen(path)), 0);
 	enum qs_kind k = (enum qs_kind)99;
-	struct qs_scan_stat st;
+	struct qs_fingerprint st;
 	memset(&st, 0xAB, sizeof(st));
 	assert_int_equal(qs_scan_lstat(fd, &p, &k, &st), rc);
 	if (rc == 0) {
@@ -430,8 +430,8 @@ static void test_far_future_mtime(void **state)
 	sb.st_mtim.tv_sec = (time_t)32503680000;
 	sb.st_ctim.tv_sec = 2;
 	sb.st_ctim.tv_nsec = 7;
-	struct qs_scan_stat st;
-	qs_scan_stat_from(&sb, &st);
+	struct qs_fingerprint st;
+	qs_fingerprint_from_stat(&sb, &st);
 	assert_int_equal(st.mtime_ns, INT64_MAX);
 	assert_int_equal(st.ctime_ns, 2000000007);
 }

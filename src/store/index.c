@@ -465,32 +465,6 @@ int qs_index_roots(struct qs_index *ix, qs_index_root_fn fn, void *arg)
 
 /* ---- entries ---- */
 
-/* Nanoseconds since the epoch, saturated: a file dated past 2262 must not overflow. */
-static int64_t ts_ns(const struct timespec *ts)
-{
-	int64_t ns;
-	if (__builtin_mul_overflow((int64_t)ts->tv_sec, (int64_t)1000000000, &ns) ||
-	    __builtin_add_overflow(ns, (int64_t)ts->tv_nsec, &ns))
-		return ts->tv_sec < 0 ? INT64_MIN : INT64_MAX;
-	return ns;
-}
-
-void qs_index_fingerprint_from_stat(const struct stat *st, struct qs_index_fingerprint *out)
-{
-	out->size = (uint64_t)st->st_size;
-	out->mtime_ns = ts_ns(&st->st_mtim);
-	out->ctime_ns = ts_ns(&st->st_ctim);
-	out->inode = (uint64_t)st->st_ino;
-	out->mode = (uint32_t)st->st_mode;
-}
-
-bool qs_index_fingerprint_changed(const struct qs_index_fingerprint *old,
-				  const struct qs_index_fingerprint *now)
-{
-	return old->size != now->size || old->mtime_ns != now->mtime_ns ||
-	       old->ctime_ns != now->ctime_ns || old->inode != now->inode || old->mode != now->mode;
-}
-
 void qs_index_entry_release(struct qs_index_entry *e)
 {
 	qs_free(e->manifest);

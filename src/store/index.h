@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "base/buf.h"
+#include "base/fingerprint.h"
 #include "base/path.h"
 #include "core/manifest.h"
 #include "core/version.h"
@@ -30,24 +31,6 @@
 #define QS_INDEX_VALUE_MAX (64 * 1024) /* a setting's value, bytes */
 
 struct qs_index;
-
-/* The stat fingerprint of a local file. Any difference means "read the file again". */
-struct qs_index_fingerprint {
-	uint64_t size;
-	int64_t mtime_ns;
-	int64_t ctime_ns;
-	uint64_t inode;
-	uint32_t mode; /* st_mode: type and permission bits */
-};
-
-void qs_index_fingerprint_from_stat(const struct stat *st, struct qs_index_fingerprint *out);
-
-/* True if the file may have changed between the two fingerprints. Every field is compared:
- * nanosecond mtime, ctime (which a rewrite moves even when the writer restores the mtime)
- * and inode (a file replaced by rename), so a same-size rewrite within the same second is
- * caught. */
-bool qs_index_fingerprint_changed(const struct qs_index_fingerprint *old,
-				  const struct qs_index_fingerprint *now);
 
 /* One (root, path) entry. The fields match core/planner.h's struct qs_plan_index plus what
  * the client needs to rebuild the agreed version and to skip unchanged files. */
@@ -63,7 +46,7 @@ struct qs_index_entry {
 	size_t manifest_len;
 	/* The local file's fingerprint when it last matched the reference content (the
 	 * candidate when conflicted, the base otherwise). */
-	struct qs_index_fingerprint fp;
+	struct qs_fingerprint fp;
 	/* false: a received file not yet synced to disk (see qs_index_mark_durable). */
 	bool durable;
 	bool conflicted;           /* the server kept our proposal as a conflict candidate */

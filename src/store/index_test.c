@@ -185,7 +185,7 @@ static void expect_same(const struct qs_index_entry *a, const struct qs_index_en
 	assert_int_equal(a->manifest_len, b->manifest_len);
 	if (a->manifest_len > 0)
 		assert_memory_equal(a->manifest, b->manifest, a->manifest_len);
-	assert_false(qs_index_fingerprint_changed(&a->fp, &b->fp));
+	assert_false(!qs_fingerprint_equal(&a->fp, &b->fp));
 	assert_int_equal(a->durable, b->durable);
 	assert_int_equal(a->conflicted, b->conflicted);
 	if (a->conflicted) {
@@ -579,11 +579,11 @@ static void test_corrupt_rows(void **state)
 
 /* ---- the fingerprint ---- */
 
-static void fp_of(const char *path, struct qs_index_fingerprint *fp)
+static void fp_of(const char *path, struct qs_fingerprint *fp)
 {
 	struct stat st;
 	assert_int_equal(lstat(path, &st), 0);
-	qs_index_fingerprint_from_stat(&st, fp);
+	qs_fingerprint_from_stat(&st, fp);
 }
 
 static void write_file(const char *path, const char *text)
@@ -597,33 +597,33 @@ static void write_file(const char *path, const char *text)
 static void test_fingerprint_fields(void **state)
 {
 	(void)state;
-	struct qs_index_fingerprint a = {100, 5, 6, 7, 0100644}, b = a;
-	assert_false(qs_index_fingerprint_changed(&a, &b));
+	struct qs_fingerprint a = {100, 5, 6, 7, 0100644}, b = a;
+	assert_false(!qs_fingerprint_equal(&a, &b));
 	b.size++;
-	assert_true(qs_index_fingerprint_changed(&a, &b));
+	assert_true(!qs_fingerprint_equal(&a, &b));
 	b = a;
 	b.mtime_ns++; /* one nanosecond */
-	assert_true(qs_index_fingerprint_changed(&a, &b));
+	assert_true(!qs_fingerprint_equal(&a, &b));
 	b = a;
 	b.ctime_ns++;
-	assert_true(qs_index_fingerprint_changed(&a, &b));
+	assert_true(!qs_fingerprint_equal(&a, &b));
 	b = a;
 	b.inode++;
-	assert_true(qs_index_fingerprint_changed(&a, &b));
+	assert_true(!qs_fingerprint_equal(&a, &b));
 	b = a;
 	b.mode = 0100600;
-	assert_true(qs_index_fingerprint_changed(&a, &b));
+	assert_true(!qs_fingerprint_equal(&a, &b));
 	/* Times past 2262 saturate instead of overflowing. */
 	struct stat st;
 	memset(&st, 0, sizeof(st));
 	st.st_mtim.tv_sec = (time_t)32503680000; /* the year 3000 */
 	st.st_ctim.tv_sec = -(time_t)32503680000;
-	qs_index_fingerprint_from_stat(&st, &b);
+	qs_fingerprint_from_stat(&st, &b);
 	assert_int_equal(b.mtime_ns, INT64_MAX);
 	assert_int_equal(b.ctime_ns, INT64_MIN);
 	st.st_mtim.tv_sec = 1;
 	st.st_mtim.tv_nsec = 5;
-	qs_index_fingerprint_from_stat(&st, &b);
+	qs_fingerprint_from_stat(&st, &b);
 	assert_int_equal(b.mtime_ns, 1000000005);
 }
 
@@ -637,11 +637,11 @@ static void test_fingerprint_real_files(void **state)
 	snprintf(tmp, sizeof(tmp), "%s/file.tmp", f->dir);
 	for (int attempt = 0;; attempt++) {
 		assert_true(attempt < 20); /* each attempt crosses a second boundary by bad luck */
-		struct qs_index_fingerprint fp0, fp1, fp2, fp3;
+		struct qs_fingerprint fp0, fp1, fp2, fp3;
 		write_file(path, "version-1");
 		fp_of(path, &fp0);
 		fp_of(path, &fp1);
-		assert_false(qs_index_fingerprint_changed(&fp0, &fp1)); /* untouched: unchanged */
+		assert_false(!qs_fingerprint_equal(&fp0, &fp1)); /* untouched: unchanged */
 		/* Rewrite in place, same size. 10 ms apart, so even a coarse (jiffy) clock ticks.
 		 */
 		struct timespec pause = {0, 10 * 1000 * 1000};
@@ -664,12 +664,12 @@ static void test_fingerprint_real_files(void **state)
 		if (fp0.mtime_ns / 1000000000 != fp3.ctime_ns / 1000000000)
 			continue; /* not within one second: try again */
 		assert_int_equal(fp0.size, fp1.size);
-		assert_true(qs_index_fingerprint_changed(&fp0, &fp1));
+		assert_true(!qs_fingerprint_equal(&fp0, &fp1));
 		assert_int_equal(fp1.mtime_ns, fp2.mtime_ns); /* size and mtime say "same"... */
 		assert_int_equal(fp1.size, fp2.size);
-		assert_true(qs_index_fingerprint_changed(&fp1, &fp2)); /* ...ctime does not */
+		assert_true(!qs_fingerprint_equal(&fp1, &fp2)); /* ...ctime does not */
 		assert_int_equal(fp2.mtime_ns, fp3.mtime_ns);
-		assert_true(qs_index_fingerprint_changed(&fp2, &fp3)); /* inode and ctime */
+		assert_true(!qs_fingerprint_equal(&fp2, &fp3)); /* inode and ctime */
 		assert_true(fp2.inode != fp3.inode);
 		break;
 	}
