@@ -1,6 +1,8 @@
 /* Allocation wrappers: one place to change allocators and to check size arithmetic. */
 #include "base/alloc.h"
 
+#include "base/err.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,4 +70,25 @@ void qs_wipe(void *p, size_t n)
 	volatile uint8_t *v = p;
 	while (n--)
 		*v++ = 0;
+}
+
+int qs_array_reserve(void **v, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap < 16 ? 16 : *cap;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return QS_ENOMEM;
+		ncap *= 2;
+	}
+	size_t bytes;
+	if (!qs_size_mul(ncap, elem, &bytes))
+		return QS_ENOMEM;
+	void *nv = qs_realloc(*v, bytes);
+	if (nv == NULL)
+		return QS_ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
 }

@@ -23,6 +23,11 @@ char *qs_strndup(const char *s, size_t n);
 bool qs_size_add(size_t a, size_t b, size_t *out);
 bool qs_size_mul(size_t a, size_t b, size_t *out);
 
+/* Makes the array *v of elem-byte items (*cap of them allocated) hold at least need items,
+ * doubling its capacity (at least 16) as needed; *v and *cap change only on success.
+ * Errors: QS_ENOMEM (also when the size would overflow). */
+int qs_array_reserve(void **v, size_t *cap, size_t need, size_t elem);
+
 /* Overwrites n bytes at p with zeros in a way the compiler does not elide (for secrets). */
 void qs_wipe(void *p, size_t n);
 

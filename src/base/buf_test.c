@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/err.h"
 
@@ -65,6 +66,26 @@ static void test_consume_moves_rest(void **state)
 	qs_buf_release(&b);
 }
 
+static void test_array_reserve(void **state)
+{
+	(void)state;
+	uint32_t *v = NULL;
+	size_t cap = 0;
+	assert_int_equal(qs_array_reserve((void **)&v, &cap, 1, sizeof(*v)), 0);
+	assert_true(cap >= 1);
+	assert_int_equal(qs_array_reserve((void **)&v, &cap, 1000, sizeof(*v)), 0);
+	assert_true(cap >= 1000);
+	for (uint32_t i = 0; i < 1000; i++)
+		v[i] = i;
+	size_t before = cap;
+	uint32_t *keep = v;
+	assert_int_equal(qs_array_reserve((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v)), QS_ENOMEM);
+	assert_ptr_equal(v, keep); /* unchanged on failure */
+	assert_int_equal(cap, before);
+	assert_int_equal(v[999], 999);
+	qs_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -72,6 +93,7 @@ int main(void)
 		cmocka_unit_test(test_limit_plus_one_fails_unchanged),
 		cmocka_unit_test(test_integers_big_endian),
 		cmocka_unit_test(test_consume_moves_rest),
+		cmocka_unit_test(test_array_reserve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,29 +92,10 @@ struct qs_ignore {
 #define LEVELS_MAX (QS_PATH_MAX / 2 + 1)
 #define STATE_WORDS (QS_IGNORE_LINE_MAX / 64 + 1)
 
-/* ---- growing the arrays ---- */
-
-static int grow(void **v, size_t *cap, size_t count, size_t elem)
-{
-	if (count < *cap)
-		return 0;
-	size_t ncap = *cap == 0 ? 16 : *cap * 2;
-	while (ncap <= count)
-		ncap *= 2;
-	size_t bytes;
-	if (!qs_size_mul(ncap, elem, &bytes))
-		return QS_ENOMEM;
-	void *nv = qs_realloc(*v, bytes);
-	if (nv == NULL)
-		return QS_ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static int push_tok(struct qs_ignore *ig, uint8_t type, uint32_t arg)
 {
-	int rc = grow((void **)&ig->toks, &ig->tok_cap, ig->tok_count, sizeof(*ig->toks));
+	int rc = qs_array_reserve((void **)&ig->toks, &ig->tok_cap, ig->tok_count + 1,
+				  sizeof(*ig->toks));
 	if (rc != 0)
 		return rc;
 	ig->toks[ig->tok_count++] = (struct tok){type, arg};
@@ -123,7 +104,8 @@ static int push_tok(struct qs_ignore *ig, uint8_t type, uint32_t arg)
 
 static int push_item(struct qs_ignore *ig, uint32_t lo, uint32_t hi, uint8_t named)
 {
-	int rc = grow((void **)&ig->items, &ig->item_cap, ig->item_count, sizeof(*ig->items));
+	int rc = qs_array_reserve((void **)&ig->items, &ig->item_cap, ig->item_count + 1,
+				  sizeof(*ig->items));
 	if (rc != 0)
 		return rc;
 	ig->items[ig->item_count++] = (struct class_item){lo, hi, named};
@@ -245,7 +227,8 @@ static int class_named(struct qs_ignore *ig, struct pat *p)
 /* Compiles the class starting at p->pos (which holds '[') and pushes its token. */
 static int compile_class(struct qs_ignore *ig, struct pat *p)
 {
-	int rc = grow((void **)&ig->classes, &ig->class_cap, ig->class_count, sizeof(*ig->classes));
+	int rc = qs_array_reserve((void **)&ig->classes, &ig->class_cap, ig->class_count + 1,
+				  sizeof(*ig->classes));
 	if (rc != 0)
 		return rc;
 	struct class_def cd = {(uint32_t)ig->item_count, 0, false};
@@ -379,7 +362,7 @@ static int classify(struct qs_ignore *ig, struct rule *r)
 			return 0; /* SHAPE_NFA */
 	}
 	size_t need = 4 * (size_t)(r->tok_count - first);
-	int rc = grow((void **)&ig->lits, &ig->lits_cap, ig->lits_len + need - 1, 1);
+	int rc = qs_array_reserve((void **)&ig->lits, &ig->lits_cap, ig->lits_len + need, 1);
 	if (rc != 0)
 		return rc;
 	r->shape = first == 1 ? SHAPE_SUFFIX : SHAPE_LITERAL;
@@ -437,7 +420,8 @@ static int parse_line(struct qs_ignore *ig, const unsigned char *s, size_t start
 		return QS_EPROTO; /* "!", "/", "!/" */
 	if (ig->rule_count == QS_IGNORE_MAX_RULES)
 		return QS_E2BIG;
-	int rc = grow((void **)&ig->rules, &ig->rule_cap, ig->rule_count, sizeof(*ig->rules));
+	int rc = qs_array_reserve((void **)&ig->rules, &ig->rule_cap, ig->rule_count + 1,
+				  sizeof(*ig->rules));
 	if (rc != 0)
 		return rc;
 	struct pat p = {s, start, end};

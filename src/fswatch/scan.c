@@ -115,24 +115,6 @@ static void level_release(struct level *lv)
 	qs_free(lv->keys);
 }
 
-static int grow(void **v, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap == 0 ? 64 : *cap;
-	while (ncap < need)
-		ncap *= 2;
-	size_t bytes;
-	if (!qs_size_mul(ncap, elem, &bytes))
-		return QS_ENOMEM;
-	void *nv = qs_realloc(*v, bytes);
-	if (nv == NULL)
-		return QS_ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 /* Adds name with its stat (or its stat error). A name that vanished is left out. */
 static int level_add(struct level *lv, int dir_fd, const char *name, size_t max_entries)
 {
@@ -146,9 +128,10 @@ static int level_add(struct level *lv, int dir_fd, const char *name, size_t max_
 	if (lv->count == max_entries)
 		return QS_E2BIG;
 	size_t len = strlen(name);
-	int rc = grow((void **)&lv->recs, &lv->cap, lv->count + 1, sizeof(*lv->recs));
+	int rc = qs_array_reserve((void **)&lv->recs, &lv->cap, lv->count + 1, sizeof(*lv->recs));
 	if (rc == 0)
-		rc = grow((void **)&lv->names, &lv->names_cap, lv->names_len + len + 1, 1);
+		rc = qs_array_reserve((void **)&lv->names, &lv->names_cap, lv->names_len + len + 1,
+				      1);
 	if (rc != 0)
 		return rc;
 	struct rec *r = &lv->recs[lv->count++];
