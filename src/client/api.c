@@ -106,10 +106,11 @@ static unsigned delete_root(struct qs_http_request *req, json_t **body, void *ar
 
 static void add_root_status(void *arg, const struct qic_root_status *st)
 {
-	json_array_append_new(arg,
-			      json_pack("{s:I,s:s,s:s,s:I,s:I}", "root_id", (json_int_t)st->root_id,
-					"name", st->name, "dir", st->dir, "files",
-					(json_int_t)st->files, "pending", (json_int_t)st->pending));
+	json_array_append_new(arg, json_pack("{s:I,s:s,s:s,s:I,s:I,s:b,s:s}", "root_id",
+					     (json_int_t)st->root_id, "name", st->name, "dir",
+					     st->dir, "files", (json_int_t)st->files, "pending",
+					     (json_int_t)st->pending, "paused", st->paused,
+					     "pause_reason", st->pause_reason));
 }
 
 static unsigned get_status(struct qs_http_request *req, json_t **body, void *arg)
@@ -129,6 +130,20 @@ static unsigned get_status(struct qs_http_request *req, json_t **body, void *arg
 	return 200;
 }
 
+static unsigned post_confirm(struct qs_http_request *req, json_t **body, void *arg)
+{
+	const char *dir = qs_http_query(req, "dir");
+	if (dir == NULL)
+		return qs_http_fail(body, 400, "bad_request", "dir is needed");
+	int rc = qic_engine_confirm(arg, dir);
+	if (rc == QS_ESTATE)
+		return qs_http_fail(body, 409, "not_paused", "%s is not paused", dir);
+	if (rc != 0)
+		return qs_http_fail(body, status_of(rc), code_of(rc), "no root is synced in %s",
+				    dir);
+	return 200;
+}
+
 static unsigned post_rescan(struct qs_http_request *req, json_t **body, void *arg)
 {
 	(void)req;
@@ -145,6 +160,7 @@ int qic_api_routes(struct qic_engine *e, struct qs_http_route *out, size_t cap, 
 		{"DELETE", "/v1/roots", "dir", delete_root, e},
 		{"GET", "/v1/status", NULL, get_status, e},
 		{"POST", "/v1/rescan", NULL, post_rescan, e},
+		{"POST", "/v1/confirm", "dir", post_confirm, e},
 	};
 	size_t count = sizeof(routes) / sizeof(routes[0]);
 	if (cap < count)

@@ -4,6 +4,7 @@
  * QIC_IN_FLIGHT proposals run at once; a path is queued at most once at a time. */
 #include "client/engine.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "base/num.h"
 #include "core/sha256.h"
 #include "core/wire.h"
+#include "fswatch/guard.h"
 #include "fswatch/htab.h"
 #include "fswatch/ignore.h"
 #include "fswatch/scan.h"
@@ -106,6 +108,8 @@ static void retry_cb(uv_timer_t *t)
 void qic_mark_dirty(struct qic_root *r, const char *path)
 {
 	struct qic_engine *e = r->e;
+	if (r->paused)
+		return;
 	struct key k = {r->root_id, path};
 	uint64_t h = key_hash(r->root_id, path);
 	if (qs_htab_find(&e->queued, h, dirty_eq, &k) != NULL)
@@ -276,6 +280,9 @@ static void root_watch_close(struct qic_root *r)
 struct scan_ctx {
 	struct qic_root *r;
 	struct qs_htab seen; /* paths found on disk */
+	char **gone;         /* indexed paths no longer on disk */
+	size_t ngone, gone_cap;
+	uint64_t indexed_files, gone_files;
 };
 
 static bool str_eq(const void *val, const void *key)
@@ -313,14 +320,47 @@ static int scan_entry(void *arg, const struct qs_scan_entry *se)
 static int scan_missing(void *arg, const char *path, const struct qic_entry *ie)
 {
 	struct scan_ctx *sc = arg;
-	if (ie->content.kind != QS_KIND_TOMBSTONE &&
-	    qs_htab_find(&sc->seen, str_hash(path), str_eq, path) == NULL)
-		qic_mark_dirty(sc->r, path); /* deleted while we were not looking */
-	return 0;
+	if (ie->content.kind == QS_KIND_FILE)
+		sc->indexed_files++;
+	if (ie->content.kind == QS_KIND_TOMBSTONE ||
+	    qs_htab_find(&sc->seen, str_hash(path), str_eq, path) != NULL)
+		return 0;
+	if (ie->content.kind == QS_KIND_FILE)
+		sc->gone_files++;
+	int rc = qs_array_reserve((void **)&sc->gone, &sc->gone_cap, sc->ngone + 1,
+				  sizeof(*sc->gone));
+	if (rc == 0 && (sc->gone[sc->ngone] = qs_strdup(path)) == NULL)
+		rc = QS_ENOMEM;
+	if (rc == 0)
+		sc->ngone++;
+	return rc;
+}
+
+static void pause_root(struct qic_root *r, const char *reason)
+{
+	r->paused = true;
+	snprintf(r->pause_reason, sizeof(r->pause_reason), "%s", reason);
+	qs_error("client", "event=root_paused root=%s reason=\"%s\"", r->dir, reason);
+}
+
+/* The folder must still be the root it was: a missing marker means an empty mount point or a
+ * replaced folder, which must never be read as "everything was deleted". */
+static bool marker_ok(struct qic_root *r)
+{
+	char id[32];
+	int n = snprintf(id, sizeof(id), "%llu", (unsigned long long)r->root_id);
+	int rc = qs_guard_marker_check(r->dir_fd, id, (size_t)n);
+	if (rc == 0)
+		return true;
+	pause_root(r, "the folder is missing its QUIC-S marker (unmounted or replaced?); "
+		      "nothing is synced until it is back");
+	return false;
 }
 
 static void scan_root(struct qic_root *r)
 {
+	if (r->paused || !marker_ok(r))
+		return;
 	struct scan_ctx sc = {.r = r};
 	qs_htab_init(&sc.seen);
 	struct qs_scan_ops ops = {.on_entry = scan_entry};
@@ -329,10 +369,50 @@ static void scan_root(struct qic_root *r)
 		rc = qic_index_each(r, scan_missing, &sc);
 	if (rc != 0)
 		qs_warn("client", "event=scan_failed root=%s err=%s", r->dir, qs_strerror(rc));
+	struct qs_guard_limits lim;
+	qs_guard_limits_default(&lim);
+	if (rc == 0 && !r->confirmed &&
+	    qs_guard_mass_delete(&lim, sc.indexed_files, sc.gone_files)) {
+		char reason[256];
+		snprintf(reason, sizeof(reason),
+			 "a scan would delete %llu of %llu files; run qic sync confirm --path %s",
+			 (unsigned long long)sc.gone_files, (unsigned long long)sc.indexed_files,
+			 r->dir);
+		pause_root(r, reason);
+	} else if (rc == 0) {
+		for (size_t i = 0; i < sc.ngone; i++)
+			qic_mark_dirty(r, sc.gone[i]); /* deleted while we were not looking */
+		r->confirmed = false;
+	}
+	for (size_t i = 0; i < sc.ngone; i++)
+		qs_free(sc.gone[i]);
+	qs_free(sc.gone);
 	for (size_t i = 0; i < sc.seen.cap; i++)
 		if (sc.seen.slots != NULL && sc.seen.slots[i].val != NULL)
 			qs_free(sc.seen.slots[i].val);
 	qs_htab_release(&sc.seen);
+}
+
+int qic_engine_confirm(struct qic_engine *e, const char *dir)
+{
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next) {
+		if (strcmp(r->dir, dir) != 0)
+			continue;
+		if (!r->paused)
+			return QS_ESTATE;
+		char id[32];
+		int n = snprintf(id, sizeof(id), "%llu", (unsigned long long)r->root_id);
+		int rc = qs_guard_marker_write(r->dir_fd, id, (size_t)n);
+		if (rc != 0)
+			return rc;
+		r->paused = false;
+		r->confirmed = true;
+		r->pause_reason[0] = '\0';
+		qs_info("client", "event=root_confirmed root=%s", r->dir);
+		scan_root(r);
+		return 0;
+	}
+	return QS_ENOENT;
 }
 
 void qic_engine_rescan(struct qic_engine *e)
@@ -777,6 +857,38 @@ void qic_engine_connect_server(struct qic_engine *e, const char *host, uint16_t 
 
 /* ---- roots ------------------------------------------------------------------------------- */
 
+/* Removes temp files a crash left in dir_fd's tree (a received file that was not complete:
+ * it never replaced anything). Never follows symlinks; depth is bounded by the path limit. */
+static void remove_stale_temps(int dir_fd, unsigned depth)
+{
+	int fd = dup(dir_fd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	size_t plen = strlen(QS_LOCALFILE_TMP_PREFIX);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (strncmp(de->d_name, QS_LOCALFILE_TMP_PREFIX, plen) == 0) {
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		if (de->d_type == DT_DIR && depth < 2048) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0) {
+				remove_stale_temps(sub, depth + 1);
+				close(sub);
+			}
+		}
+	}
+	closedir(d);
+}
+
 static int root_attach(struct qic_engine *e, uint64_t id, const char *name, const char *dir,
 		       struct qic_root **out)
 {
@@ -801,6 +913,7 @@ static int root_attach(struct qic_engine *e, uint64_t id, const char *name, cons
 	}
 	r->next = e->roots;
 	e->roots = r;
+	remove_stale_temps(r->dir_fd, 0);
 	rc = root_watch_start(e, r);
 	if (rc != 0)
 		qs_warn("client", "event=watch_failed root=%s err=%s (periodic scans only)", dir,
@@ -827,6 +940,10 @@ static void after_root(struct qic_engine *e, const ProtobufCMessage *reply, int 
 			      : ((const Quics__JoinRootResponse *)(const void *)reply)->root_id;
 	struct qic_root *r;
 	int rc = root_attach(e, id, e->op_name, e->op_dir, &r);
+	char marker[32];
+	int n = snprintf(marker, sizeof(marker), "%llu", (unsigned long long)id);
+	if (rc == 0)
+		rc = qs_guard_marker_write(r->dir_fd, marker, (size_t)n);
 	if (rc == 0)
 		rc = qic_root_save(e, r);
 	if (rc != 0) {
@@ -1046,7 +1163,8 @@ void qic_engine_each_root(struct qic_engine *e,
 	for (struct qic_root *r = e->roots; r != NULL; r = r->next) {
 		struct count_ctx c = {0};
 		qic_index_each(r, count_one, &c);
-		struct qic_root_status st = {r->root_id, r->name, r->dir, c.files, 0};
+		struct qic_root_status st = {r->root_id, r->name,   r->dir,         c.files,
+					     0,          r->paused, r->pause_reason};
 		for (struct dirty *d = e->q_head; d != NULL; d = d->next)
 			if (d->r == r)
 				st.pending++;

@@ -48,6 +48,9 @@ struct qic_root {
 	int dir_fd;
 	struct root_watch *watch;       /* engine.c: the watcher and the root's ignore rules */
 	const struct qs_ignore *ignore; /* current rules (.quicsignore + built-ins), or NULL */
+	bool paused;                    /* mass-loss guard: nothing is read or written */
+	bool confirmed; /* the user confirmed: the next scan skips the deletion guard */
+	char pause_reason[256];
 	struct qic_root *next;
 };
 
@@ -117,11 +120,16 @@ void qic_engine_add_root(struct qic_engine *e, bool create, const char *name, co
 int qic_engine_remove_root(struct qic_engine *e, const char *dir);
 /* Full local scan of every root now. */
 void qic_engine_rescan(struct qic_engine *e);
+/* The user confirms the deletions that paused the root synced in dir. Errors: QS_ENOENT,
+ * QS_ESTATE (not paused). */
+int qic_engine_confirm(struct qic_engine *e, const char *dir);
 
 struct qic_root_status {
 	uint64_t root_id;
 	const char *name, *dir;
 	uint64_t files, pending;
+	bool paused;
+	const char *pause_reason;
 };
 struct qic_status {
 	bool configured, connected;

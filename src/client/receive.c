@@ -438,6 +438,8 @@ static int on_request(struct recv *v, const Quics__MustSyncRequest *req)
 	v->r = qic_root_by_id(v->e, req->root_id);
 	if (v->r == NULL)
 		return QS_ENOENT;
+	if (v->r->paused)
+		return QS_EAGAIN; /* never write into a folder that may not be the root */
 	v->path = qs_strdup(req->path);
 	if (v->path == NULL)
 		return QS_ENOMEM;

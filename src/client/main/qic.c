@@ -242,6 +242,16 @@ static int cmd_sync_status(struct qs_cmd_ctx *c)
 	fprintf(c->out, "queued: %lld  in flight: %lld\n",
 		(long long)json_integer_value(json_object_get(answer, "queued")),
 		(long long)json_integer_value(json_object_get(answer, "in_flight")));
+	json_t *roots = json_object_get(answer, "roots");
+	size_t i;
+	json_t *ro;
+	json_array_foreach(roots, i, ro)
+	{
+		if (json_is_true(json_object_get(ro, "paused")))
+			fprintf(c->out, "PAUSED %s: %s\n",
+				json_string_value(json_object_get(ro, "dir")),
+				json_string_value(json_object_get(ro, "pause_reason")));
+	}
 	static const struct qs_out_col cols[] = {
 		{"root_id", "ROOT", true},    {"name", "NAME", false},
 		{"dir", "DIRECTORY", false},  {"files", "FILES", true},
@@ -251,6 +261,22 @@ static int cmd_sync_status(struct qs_cmd_ctx *c)
 		     sizeof(cols) / sizeof(cols[0]));
 	json_decref(answer);
 	return QS_EXIT_OK;
+}
+
+static int cmd_sync_confirm(struct qs_cmd_ctx *c)
+{
+	char *abs = absolute_dir(qs_cmd_str(c, "path"));
+	char esc[4096], path[4200];
+	if (abs == NULL || qs_rest_escape(abs, esc, sizeof(esc)) != 0) {
+		free(abs);
+		fprintf(c->err, "qic sync confirm: bad path\n");
+		return QS_EXIT_FAIL;
+	}
+	free(abs);
+	snprintf(path, sizeof(path), "/v1/confirm?dir=%s", esc);
+	json_t *answer;
+	int rc = call(c, "POST", path, NULL, &answer);
+	return rc == 0 ? print_result(c, answer) : rc;
 }
 
 static int cmd_sync_rescan(struct qs_cmd_ctx *c)
@@ -296,6 +322,8 @@ static const struct qs_cmd commands[] = {
 	 cmd_sync_status},
 	{"sync rescan", "look at every file of every root now", NULL, 0, 0, NULL, 0,
 	 cmd_sync_rescan},
+	{"sync confirm", "let a paused root delete what a scan found deleted", NULL, 0, 0,
+	 disconnect_opts, 1, cmd_sync_confirm},
 };
 
 int main(int argc, char **argv)
