@@ -234,7 +234,7 @@ static struct input perform(const struct input *in, const struct qs_plan *plan)
 		/* Only content the server holds (base or candidate), or nothing, is replaced. */
 		assert_true(!live(&e) || same(&e, ref_of(&in->index)));
 		assert_true(live(&in->server.content) == (plan->action == QS_ACTION_DOWNLOAD));
-		/* fall through */
+		__attribute__((fallthrough));
 	case QS_ACTION_ADOPT:
 		assert_int_equal(plan->version, in->server.version);
 		e = in->server.content;
@@ -604,7 +604,7 @@ static bool sync_step(struct sim *s, struct sim_copy *c, struct sim_server_path 
 		assert_true(server_holds(sp, &now));
 		c->local = c->view.content;
 		c->present = live(&c->local);
-		/* fall through */
+		__attribute__((fallthrough));
 	case QS_ACTION_ADOPT:
 		now = local_of(c);
 		assert_true(qs_content_equal(&c->view.content, &now));
