@@ -165,8 +165,8 @@ static void test_tree(void **state)
 		"file a/b/c",
 		"file a/z",
 		"link(/etc/passwd) abs-link",
-		"skip1d(-50) bad\x01"
-		"dir",
+		("skip1d(-50) bad\x01"
+		 "dir"), /* split so that \x01 is not read as \x01d */
 		"skip1(-50) bad\nname",
 		"skip1(-44) bad\xff",
 		"file caf\xc3\xa9",

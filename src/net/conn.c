@@ -264,6 +264,8 @@ static void conn_callbacks(ngtcp2_callbacks *cb, bool server)
 
 /* ngtcp2's own protocol trace, for debugging only (QS_QUIC_TRACE=1 in the environment). */
 static void trace_printf(void *user_data, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void trace_printf(void *user_data, const char *fmt, ...)
 {
 	(void)user_data;
 	va_list ap;

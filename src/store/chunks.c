@@ -62,8 +62,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_CHUNK_GET] = "SELECT pack, record_offset, length FROM chunks WHERE hash = ?1",
-	[ST_CHUNK_INSERT] = "INSERT INTO chunks (hash, pack, record_offset, length)"
-			    " VALUES (?1, ?2, ?3, ?4)",
+	[ST_CHUNK_INSERT] = ("INSERT INTO chunks (hash, pack, record_offset, length)"
+			     " VALUES (?1, ?2, ?3, ?4)"),
 	[ST_PACK_LAST] = "SELECT id, size FROM packs ORDER BY id DESC LIMIT 1",
 	[ST_PACK_INSERT] = "INSERT INTO packs (id, size) VALUES (?1, ?2)",
 	[ST_PACK_SIZE] = "UPDATE packs SET size = ?2 WHERE id = ?1",

@@ -290,7 +290,7 @@ static int run_server(int argc, char **argv)
 	qs_quic_server_config_default(&cfg);
 	cfg.port = 0;
 	const char *port_file = NULL;
-	for (int i = 0; i < argc; i++) {
+	for (int i = 0; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t n;
 		if (v == NULL) {
@@ -318,7 +318,6 @@ static int run_server(int argc, char **argv)
 			fprintf(stderr, "server: bad option %s %s\n", argv[i], v);
 			return 2;
 		}
-		i++;
 	}
 	if (cfg.cert_dir == NULL) {
 		fprintf(stderr, "server: --cert-dir is required\n");
@@ -662,7 +661,7 @@ static int run_client(int argc, char **argv)
 {
 	struct qs_quic_client_config cfg;
 	qs_quic_client_config_default(&cfg);
-	for (int i = 0; i < argc; i++) {
+	for (int i = 0; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t n;
 		if (v == NULL) {
@@ -692,7 +691,6 @@ static int run_client(int argc, char **argv)
 			fprintf(stderr, "client: bad option %s %s\n", argv[i], v);
 			return 2;
 		}
-		i++;
 	}
 	if (scenario == NULL) {
 		fprintf(stderr, "client: --scenario is required\n");
