@@ -3,7 +3,10 @@
  * index's base version. Chunks the server asks for are read back from the file and sent
  * while the transaction has room; a file that changes meanwhile aborts the proposal and is
  * looked at again. The index records the accepted version, or the conflict. */
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -200,11 +203,44 @@ static int read_inline(struct prop *p, uint8_t **out)
 	return 0;
 }
 
+/* True if path still has exactly the stat fingerprint the index recorded for its agreed (or
+ * candidate) content: then it is unchanged and is not read at all. */
+static bool unchanged_by_stat(struct qic_root *r, const char *path)
+{
+	struct qic_entry e;
+	if (qic_index_get(r, path, &e) != 0)
+		return false;
+	bool same = false;
+	enum qs_kind k = e.conflicted ? e.candidate.kind : e.content.kind;
+	if (k == QS_KIND_FILE || k == QS_KIND_SYMLINK) {
+		const char *slash = strrchr(path, '/');
+		char *parent =
+			slash != NULL ? qs_strndup(path, (size_t)(slash - path)) : qs_strdup(".");
+		int fd;
+		if (parent != NULL &&
+		    qs_localfile_open(r->dir_fd, parent, O_RDONLY | O_DIRECTORY, &fd) == 0) {
+			struct stat st;
+			struct qs_fingerprint now;
+			if (fstatat(fd, slash != NULL ? slash + 1 : path, &st,
+				    AT_SYMLINK_NOFOLLOW) == 0) {
+				qs_fingerprint_from_stat(&st, &now);
+				same = qs_fingerprint_equal(&now, &e.fp);
+			}
+			close(fd);
+		}
+		qs_free(parent);
+	}
+	qic_entry_release(&e);
+	return same;
+}
+
 int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
 		void (*done)(struct qic_root *r, const char *path, int err, void *arg), void *arg,
 		bool *started)
 {
 	*started = false;
+	if (unchanged_by_stat(r, path))
+		return 0; /* e.g. a file we just received: the watcher saw its rename */
 	struct prop *p = qs_calloc(1, sizeof(*p));
 	if (p == NULL)
 		return QS_ENOMEM;
