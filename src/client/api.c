@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/num.h"
+#include "client/conflict.h"
 
 static unsigned status_of(int err)
 {
@@ -167,5 +168,5 @@ int qic_api_routes(struct qic_engine *e, struct qs_http_route *out, size_t cap, 
 		return QS_E2BIG;
 	memcpy(out, routes, sizeof(routes));
 	*n = count;
-	return 0;
+	return qic_conflict_routes(e, out, cap, n);
 }

@@ -7,7 +7,7 @@
 #include "client/engine.h"
 #include "net/http.h"
 
-#define QIC_API_MAX_ROUTES 16
+#define QIC_API_MAX_ROUTES 48
 
 /* Fills out[0..*n) with the routes, each bound to e. Errors: QS_E2BIG (cap too small). */
 int qic_api_routes(struct qic_engine *e, struct qs_http_route *out, size_t cap, size_t *n);

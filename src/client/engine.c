@@ -494,8 +494,18 @@ struct call {
 	struct qic_engine *e;
 	const ProtobufCMessageDescriptor *desc;
 	void (*then)(struct qic_engine *e, const ProtobufCMessage *reply, int err);
+	qic_reply_fn then_arg; /* instead of then, for qic_engine_call */
+	void *arg;
 	bool answered;
 };
+
+static void call_then(struct call *c, const ProtobufCMessage *reply, int err)
+{
+	if (c->then_arg != NULL)
+		c->then_arg(c->arg, reply, err);
+	else
+		c->then(c->e, reply, err);
+}
 
 static int call_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
 {
@@ -507,11 +517,11 @@ static int call_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
 	ProtobufCMessage *m;
 	int rc = qs_wire_unpack(c->desc, d, len, NULL, &m);
 	if (rc != 0) {
-		c->then(c->e, NULL, rc);
+		call_then(c, NULL, rc);
 		return 0;
 	}
 	const Quics__Error *err = qs_wire_reply_error(m);
-	c->then(c->e, m, err != NULL ? QS_EACCES : 0);
+	call_then(c, m, err != NULL ? QS_EACCES : 0);
 	qs_wire_free(m);
 	return 0;
 }
@@ -521,11 +531,29 @@ static void call_close(struct qs_tx *tx, int err, void *arg)
 	(void)tx;
 	struct call *c = arg;
 	if (!c->answered)
-		c->then(c->e, NULL, err != 0 ? err : QS_EPROTO);
+		call_then(c, NULL, err != 0 ? err : QS_EPROTO);
 	qs_free(c);
 }
 
 static const struct qs_tx_ops call_ops = {.on_msg = call_msg, .on_close = call_close};
+
+static void call_start(struct call *c, const char *name, const ProtobufCMessage *req)
+{
+	struct qs_tx *tx;
+	if (c->e->conn == NULL) {
+		call_then(c, NULL, QS_ECONN);
+		qs_free(c);
+		return;
+	}
+	int rc = qs_conn_open_tx(c->e->conn, name, &call_ops, c, &tx);
+	if (rc != 0) {
+		call_then(c, NULL, rc);
+		qs_free(c);
+		return;
+	}
+	if (qs_tx_send_pb(tx, req) != 0 || qs_tx_finish(tx) != 0)
+		qs_tx_cancel(tx, QS_QUIC_ERR_INTERNAL);
+}
 
 /* One request/reply transaction; then(reply or NULL, err) runs exactly once. */
 static void call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
@@ -533,24 +561,54 @@ static void call(struct qic_engine *e, const char *name, const ProtobufCMessage 
 		 void (*then)(struct qic_engine *e, const ProtobufCMessage *reply, int err))
 {
 	struct call *c = qs_calloc(1, sizeof(*c));
-	struct qs_tx *tx;
-	if (c == NULL || e->conn == NULL) {
-		int err = c == NULL ? QS_ENOMEM : QS_ECONN;
-		qs_free(c);
-		then(e, NULL, err);
+	if (c == NULL) {
+		then(e, NULL, QS_ENOMEM);
 		return;
 	}
 	c->e = e;
 	c->desc = reply_desc;
 	c->then = then;
-	int rc = qs_conn_open_tx(e->conn, name, &call_ops, c, &tx);
-	if (rc != 0) {
-		qs_free(c);
-		then(e, NULL, rc);
+	call_start(c, name, req);
+}
+
+void qic_engine_call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
+		     const ProtobufCMessageDescriptor *reply_desc, qic_reply_fn then, void *arg)
+{
+	struct call *c = qs_calloc(1, sizeof(*c));
+	if (c == NULL) {
+		then(arg, NULL, QS_ENOMEM);
 		return;
 	}
-	if (qs_tx_send_pb(tx, req) != 0 || qs_tx_finish(tx) != 0)
-		qs_tx_cancel(tx, QS_QUIC_ERR_INTERNAL);
+	c->e = e;
+	c->desc = reply_desc;
+	c->then_arg = then;
+	c->arg = arg;
+	call_start(c, name, req);
+}
+
+struct qic_root *qic_engine_roots(struct qic_engine *e)
+{
+	return e->roots;
+}
+
+struct qic_root *qic_root_by_local_path(struct qic_engine *e, const char *abs, const char **rel)
+{
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next) {
+		size_t n = strlen(r->dir);
+		while (n > 1 && r->dir[n - 1] == '/')
+			n--;
+		if (strncmp(abs, r->dir, n) != 0)
+			continue;
+		if (abs[n] == '\0' || (abs[n] == '/' && abs[n + 1] == '\0')) {
+			*rel = "";
+			return r;
+		}
+		if (abs[n] == '/' || (n == 1 && r->dir[0] == '/')) {
+			*rel = abs + (abs[n] == '/' ? n + 1 : n);
+			return r;
+		}
+	}
+	return NULL;
 }
 
 static void op_finish(struct qic_engine *e, int err, const char *msg, uint64_t id)

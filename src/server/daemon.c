@@ -71,6 +71,8 @@ static int on_tx_open(struct qs_conn *conn, struct qs_tx *tx, const char *name, 
 	if (rc == QS_ENOENT)
 		rc = qis_tx_sync(s, tx, name);
 	if (rc == QS_ENOENT)
+		rc = qis_tx_conflict(s, tx, name);
+	if (rc == QS_ENOENT)
 		qs_debug("server", "event=unknown_transaction name=%s peer=%s", name,
 			 qs_conn_peer(conn));
 	return rc;

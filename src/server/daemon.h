@@ -78,9 +78,15 @@ struct qis_session *qis_session_find(struct qis_daemon *d, uint64_t generation);
 /* Handlers: each installs its ops on tx. Errors refuse the transaction. */
 int qis_tx_account(struct qis_session *s, struct qs_tx *tx, const char *name);
 int qis_tx_sync(struct qis_session *s, struct qs_tx *tx, const char *name);
+int qis_tx_conflict(struct qis_session *s, struct qs_tx *tx, const char *name);
 /* Pushes a new version of root/path to every other connected member (MUST_SYNC). */
 void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
 		      const char *path);
+/* Pushes the current version of root/path to every connected member, by_client included,
+ * with FORCE_SYNC: they overwrite their copy whatever their base version (a conflict choice
+ * or a rollback; reason is a Quics__ForceReason). */
+void qis_push_forced(struct qis_daemon *d, uint64_t by_client, uint64_t root_id, const char *path,
+		     int reason);
 /* Group commit of proposals (sync.c): set up at start, torn down at free. */
 int qis_group_init(struct qis_daemon *d);
 void qis_group_free(struct qis_daemon *d);

@@ -107,13 +107,14 @@ static void psync_reply(struct psync *p, Quics__PleaseSyncResponse *resp)
 		qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
 }
 
-static void reply_decision(struct psync *p, const struct qs_decision *dec)
+static void reply_decision(struct psync *p, const struct qs_decision *dec, uint64_t candidate_id)
 {
 	Quics__PleaseSyncResponse resp = QUICS__PLEASE_SYNC_RESPONSE__INIT;
 	Quics__PleaseSyncResponse__Accepted acc = QUICS__PLEASE_SYNC_RESPONSE__ACCEPTED__INIT;
 	Quics__PleaseSyncResponse__Conflict con = QUICS__PLEASE_SYNC_RESPONSE__CONFLICT__INIT;
 	if (dec->verdict == QS_VERDICT_CONFLICT) {
 		con.server_version = dec->version;
+		con.candidate_id = candidate_id;
 		resp.result_case = QUICS__PLEASE_SYNC_RESPONSE__RESULT_CONFLICT;
 		resp.conflict = &con;
 	} else {
@@ -149,8 +150,15 @@ static void psync_finish(struct psync *p, int rc, const struct qs_meta_result *r
 		if (rc != 0)
 			psync_error(p, rc, "cannot apply the proposal");
 		else
-			reply_decision(p, &res->decision);
+			reply_decision(p, &res->decision, res->candidate_id);
 	}
+	if (rc == 0 && res->decision.verdict == QS_VERDICT_CONFLICT)
+		qs_info("server",
+			"event=conflict client=%llu root=%llu path=\"%s\" server_version=%llu"
+			" candidate=%llu",
+			(unsigned long long)p->client_id, (unsigned long long)p->root_id, p->path,
+			(unsigned long long)res->decision.version,
+			(unsigned long long)res->candidate_id);
 	if (rc == 0 && res->decision.verdict == QS_VERDICT_FAST_FORWARD) {
 		qs_info("server", "event=version client=%llu root=%llu path=\"%s\" version=%llu",
 			(unsigned long long)p->client_id, (unsigned long long)p->root_id, p->path,
@@ -292,7 +300,9 @@ static int psync_request(struct psync *p, const Quics__PleaseSyncRequest *req)
 	rc = qs_filestate_content(st, &p->content, &p->enc);
 	if (rc != 0)
 		return rc;
-	/* Decide now so a stale proposal never uploads its chunks; the apply decides again. */
+	/* Decide now so a proposal the server already has (the same content, or this client's
+	 * unchanged conflict candidate) uploads nothing; the apply decides again. A new
+	 * conflicting proposal uploads its chunks: it is kept as a candidate. */
 	struct qs_version_entry cur;
 	rc = qs_meta_entry(d->meta, p->root_id, p->path, &cur, NULL, NULL);
 	if (rc != 0)
@@ -302,9 +312,21 @@ static int psync_request(struct psync *p, const Quics__PleaseSyncRequest *req)
 	rc = qs_version_decide(&cur, &prop, &dec);
 	if (rc != 0)
 		return rc;
-	if (dec.verdict != QS_VERDICT_FAST_FORWARD) {
-		reply_decision(p, &dec);
+	if (dec.verdict == QS_VERDICT_SAME) {
+		reply_decision(p, &dec, 0);
 		return 0;
+	}
+	if (dec.verdict == QS_VERDICT_CONFLICT) {
+		struct qs_content own;
+		uint64_t own_id = 0;
+		rc = qs_meta_candidate_of(d->meta, p->root_id, p->path, p->client_id, &own,
+					  &own_id);
+		if (rc != 0)
+			return rc;
+		if (own_id != 0 && qs_content_equal(&own, &p->content)) {
+			reply_decision(p, &dec, own_id);
+			return 0;
+		}
 	}
 	if (st->inline_data.len > 0) {
 		rc = chunk_put(d, st->manifest[0]->hash.data, st->inline_data.data,
@@ -548,8 +570,10 @@ static const struct qs_tx_ops push_ops = {
 	.on_close = push_on_close,
 };
 
-/* Opens MUST_SYNC toward session s for the current entry of root/path. */
-static int push_to(struct qis_session *s, uint64_t root_id, const char *path)
+/* Opens MUST_SYNC toward session s for the current entry of root/path, or FORCE_SYNC when
+ * force_reason is not 0 (then by_client is who made the choice). */
+static int push_to(struct qis_session *s, uint64_t root_id, const char *path, int force_reason,
+		   uint64_t by_client)
 {
 	struct qis_daemon *d = s->d;
 	struct qs_version_entry e;
@@ -588,12 +612,17 @@ static int push_to(struct qis_session *s, uint64_t root_id, const char *path)
 					   inl, inl_len, target);
 	if (rc == 0) {
 		Quics__MustSyncRequest req = QUICS__MUST_SYNC_REQUEST__INIT;
-		req.root_id = root_id;
-		req.path = p->path;
-		req.version = e.version;
-		req.state = &fs.st;
-		rc = qs_conn_open_tx(s->conn, "MUST_SYNC", &push_ops, p, &p->tx);
-		if (rc == 0 && (rc = qs_tx_send_pb(p->tx, &req.base)) != 0)
+		Quics__ForceSyncRequest freq = QUICS__FORCE_SYNC_REQUEST__INIT;
+		req.root_id = freq.root_id = root_id;
+		req.path = freq.path = p->path;
+		req.version = freq.version = e.version;
+		req.state = freq.state = &fs.st;
+		freq.reason = (Quics__ForceReason)force_reason;
+		freq.modified_by = by_client;
+		rc = qs_conn_open_tx(s->conn, force_reason ? "FORCE_SYNC" : "MUST_SYNC", &push_ops,
+				     p, &p->tx);
+		if (rc == 0 &&
+		    (rc = qs_tx_send_pb(p->tx, force_reason ? &freq.base : &req.base)) != 0)
 			qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
 		qs_filestate_out_release(&fs);
 		if (rc == 0)
@@ -614,9 +643,22 @@ void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_
 		if (s->client_id == 0 || s->client_id == from_client ||
 		    !qs_meta_is_member(d->meta, s->client_id, root_id))
 			continue;
-		int rc = push_to(s, root_id, path);
+		int rc = push_to(s, root_id, path, 0, 0);
 		if (rc != 0)
 			qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
+				(unsigned long long)s->client_id, path, qs_strerror(rc));
+	}
+}
+
+void qis_push_forced(struct qis_daemon *d, uint64_t by_client, uint64_t root_id, const char *path,
+		     int reason)
+{
+	for (struct qis_session *s = d->sessions; s != NULL; s = s->next) {
+		if (s->client_id == 0 || !qs_meta_is_member(d->meta, s->client_id, root_id))
+			continue;
+		int rc = push_to(s, root_id, path, reason, by_client);
+		if (rc != 0)
+			qs_warn("server", "event=force_failed client=%llu path=\"%s\" err=%s",
 				(unsigned long long)s->client_id, path, qs_strerror(rc));
 	}
 }
@@ -708,7 +750,7 @@ static int scan_send_pages(struct scan *sc)
 static void scan_push(struct scan *sc, size_t i)
 {
 	const struct scan_entry *e = &sc->e[i];
-	if (push_to(sc->s, sc->root_id, e->path) != 0)
+	if (push_to(sc->s, sc->root_id, e->path, 0, 0) != 0)
 		qs_warn("server", "event=scan_push_failed path=\"%s\"", e->path);
 }
 

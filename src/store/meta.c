@@ -74,9 +74,24 @@ static const char migration_2_sql[] =
 	" hash BLOB NOT NULL CHECK (length(hash) = 32), PRIMARY KEY (root, hash))"
 	" STRICT, WITHOUT ROWID;";
 
+/* Conflict candidates (DESIGN.md section 3): a proposal refused because its base was stale
+ * is kept here, one per (root, path, client), until the user resolves the path. */
+static const char migration_3_sql[] =
+	"CREATE TABLE candidates (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" root INTEGER NOT NULL REFERENCES roots(id), path TEXT NOT NULL,"
+	" client INTEGER NOT NULL REFERENCES clients(id),"
+	" base_version INTEGER NOT NULL CHECK (base_version >= 0),"
+	" kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 3),"
+	" content_hash BLOB NOT NULL CHECK (length(content_hash) = 32),"
+	" mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+	" size INTEGER NOT NULL CHECK (size >= 0), manifest BLOB,"
+	" proposed_unix_ms INTEGER NOT NULL, UNIQUE (root, path, client)) STRICT;"
+	"CREATE INDEX candidates_by_path ON candidates (root, path, id);";
+
 static const struct migration migrations[] = {
 	{1, "initial schema", migration_1_sql},
 	{2, "chunks referenced per root", migration_2_sql},
+	{3, "conflict candidates", migration_3_sql},
 };
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -712,6 +727,53 @@ static int put_store(struct qs_meta *m, const struct qs_meta_cmd *c, uint64_t ve
 			   version);
 }
 
+/* Stores a conflicting proposal as its client's candidate for the path (replacing the
+ * content of an earlier one, keeping its id); its chunks count as used by the root. */
+static int candidate_put(struct qs_meta *m, const struct qs_meta_cmd *c, uint64_t *id)
+{
+	const struct qs_meta_file *f = &c->u.put_version.file;
+	static const uint8_t zero_hash[QS_CONTENT_HASH_LEN];
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(
+		m,
+		"INSERT INTO candidates (root, path, client, base_version, kind, content_hash,"
+		" mode, mtime_ns, size, manifest, proposed_unix_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+		" ON CONFLICT (root, path, client) DO UPDATE SET base_version = "
+		"excluded.base_version,"
+		" kind = excluded.kind, content_hash = excluded.content_hash, mode = excluded.mode,"
+		" mtime_ns = excluded.mtime_ns, size = excluded.size, manifest = excluded.manifest,"
+		" proposed_unix_ms = excluded.proposed_unix_ms RETURNING id",
+		&s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)c->u.put_version.root_id);
+	sqlite3_bind_text(s, 2, c->u.put_version.path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)c->client_id);
+	sqlite3_bind_int64(s, 4, (int64_t)c->u.put_version.base_version);
+	sqlite3_bind_int(s, 5, (int)f->content.kind);
+	sqlite3_bind_blob(s, 6, kind_has_hash(f->content.kind) ? f->content.hash : zero_hash,
+			  QS_CONTENT_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, (int64_t)f->mode);
+	sqlite3_bind_int64(s, 8, f->mtime_ns);
+	sqlite3_bind_int64(s, 9, (int64_t)f->size);
+	if (f->manifest_len > 0)
+		sqlite3_bind_blob64(s, 10, f->manifest, f->manifest_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 11, c->now_unix_ms);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		*id = (uint64_t)sqlite3_column_int64(s, 0);
+	else
+		rc = sql_err(m, step, "candidate put");
+	sqlite3_finalize(s);
+	if (!rc)
+		rc = root_chunks_add(m, c);
+	if (!rc)
+		rc = command_log(m, c, c->client_id, c->u.put_version.root_id,
+				 c->u.put_version.path, 0);
+	return rc;
+}
+
 static int apply_put_version(struct qs_meta *m, const struct qs_meta_cmd *c,
 			     struct qs_meta_result *r)
 {
@@ -739,9 +801,93 @@ static int apply_put_version(struct qs_meta *m, const struct qs_meta_cmd *c,
 		if (d.version > (uint64_t)INT64_MAX)
 			return QS_E2BIG;
 		rc = put_store(m, c, d.version);
+	} else if (d.verdict == QS_VERDICT_CONFLICT) {
+		rc = candidate_put(m, c, &r->candidate_id);
 	}
 	if (!rc)
 		r->decision = d;
+	return rc;
+}
+
+static int candidate_count(struct qs_meta *m, uint64_t root_id, const char *path, bool *any)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m, "SELECT 1 FROM candidates WHERE root = ?1 AND path = ?2 LIMIT 1",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	int step = sqlite3_step(s);
+	*any = step == SQLITE_ROW;
+	rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : sql_err(m, step, "candidate count");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* The chosen content (a candidate, or the server's own for candidate 0) becomes version + 1,
+ * made by the choosing client, and the path's conflict is closed. */
+static int apply_resolve(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_meta_result *r)
+{
+	uint64_t root_id = c->u.resolve.root_id;
+	const char *path = c->u.resolve.path;
+	bool member = false, any = false;
+	int rc = client_and_root(m, c->client_id, root_id);
+	if (!rc)
+		rc = member_check(m, c->client_id, root_id, &member);
+	if (rc)
+		return rc;
+	if (!member)
+		return QS_EACCES;
+	if (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0)
+		return QS_EINVAL;
+	rc = candidate_count(m, root_id, path, &any);
+	if (rc)
+		return rc;
+	if (!any)
+		return QS_ENOENT;
+	struct qs_version_entry cur;
+	struct qs_meta_file f;
+	uint8_t *man = NULL;
+	rc = c->u.resolve.candidate_id == 0
+		     ? qs_meta_entry(m, root_id, path, &cur, &f, &man)
+		     : qs_meta_candidate_get(m, root_id, path, c->u.resolve.candidate_id, &cur, &f,
+					     &man);
+	if (rc)
+		return rc;
+	if (cur.version != c->u.resolve.server_version) {
+		qs_free(man);
+		return QS_ECONFLICT;
+	}
+	if (cur.version >= (uint64_t)INT64_MAX) {
+		qs_free(man);
+		return QS_E2BIG;
+	}
+	struct qs_meta_cmd pc;
+	memset(&pc, 0, sizeof(pc));
+	pc.type = c->type; /* logged as the resolve it is */
+	pc.now_unix_ms = c->now_unix_ms;
+	pc.client_id = c->client_id;
+	pc.u.put_version.root_id = root_id;
+	pc.u.put_version.path = path;
+	pc.u.put_version.file = f;
+	rc = put_store(m, &pc, cur.version + 1);
+	qs_free(man);
+	sqlite3_stmt *s = NULL;
+	if (!rc)
+		rc = prepare_once(m, "DELETE FROM candidates WHERE root = ?1 AND path = ?2", &s);
+	if (!rc) {
+		sqlite3_bind_int64(s, 1, (int64_t)root_id);
+		sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+		int step = sqlite3_step(s);
+		rc = step == SQLITE_DONE ? 0 : sql_err(m, step, "candidates delete");
+		sqlite3_finalize(s);
+	}
+	if (!rc) {
+		r->decision.verdict = QS_VERDICT_FAST_FORWARD;
+		r->decision.conflict = QS_CONFLICT_NONE;
+		r->decision.version = cur.version + 1;
+	}
 	return rc;
 }
 
@@ -754,6 +900,7 @@ static int apply_command(struct qs_meta *m, const struct qs_meta_cmd *c, struct 
 	case QS_CMD_LEAVE_ROOT: return apply_membership(m, c, r);
 	case QS_CMD_PUT_VERSION: return apply_put_version(m, c, r);
 	case QS_CMD_SET_SERVER_PASSWORD: return apply_set_server_password(m, c);
+	case QS_CMD_RESOLVE_CONFLICT: return apply_resolve(m, c, r);
 	default: return QS_EINVAL;
 	}
 }
@@ -1343,4 +1490,191 @@ int qs_meta_history(struct qs_meta *m, uint64_t root_id, const char *path, uint6
 	sqlite3_bind_int64(s, 3, (int64_t)after_version);
 	sqlite3_bind_int64(s, 4, limit_value(limit));
 	return info_rows(m, s, fn, arg, "history");
+}
+
+/* ---- conflicts ---- */
+
+int qs_meta_conflicts(struct qs_meta *m, uint64_t root_id, const char *after, size_t limit,
+		      qs_meta_conflict_fn fn, void *arg)
+{
+	if (!id_valid(root_id) || limit == 0)
+		return 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT c.path, coalesce(e.version, 0) FROM candidates c"
+			      " LEFT JOIN entries e ON e.root = c.root AND e.path = c.path"
+			      " WHERE c.root = ?1 AND c.path > ?2 GROUP BY c.path ORDER BY c.path"
+			      " LIMIT ?3",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, after ? after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, limit_value(limit));
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(s, 0);
+		int64_t v = sqlite3_column_int64(s, 1);
+		rc = path && v >= 0 ? fn(arg, path, (uint64_t)v) : QS_EIO;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "conflicts");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+#define CANDIDATE_COLUMNS                                                                          \
+	"c.id, c.root, c.path, c.client, cl.name, c.base_version, c.kind, c.content_hash, c.mode," \
+	" c.mtime_ns, c.size, c.proposed_unix_ms"
+
+static int candidate_row(sqlite3_stmt *s, struct qs_meta_candidate *out)
+{
+	memset(out, 0, sizeof(*out));
+	const char *path = (const char *)sqlite3_column_text(s, 2);
+	int64_t base = sqlite3_column_int64(s, 5), size = sqlite3_column_int64(s, 10);
+	if (!path || base < 0 || size < 0 || column_content(s, 6, &out->content) != 0 ||
+	    column_text_copy(s, 4, out->client_name, sizeof(out->client_name)) != 0)
+		return QS_EIO;
+	out->id = (uint64_t)sqlite3_column_int64(s, 0);
+	out->root_id = (uint64_t)sqlite3_column_int64(s, 1);
+	out->path = path;
+	out->client_id = (uint64_t)sqlite3_column_int64(s, 3);
+	out->base_version = (uint64_t)base;
+	out->mode = (uint32_t)sqlite3_column_int64(s, 8);
+	out->mtime_ns = sqlite3_column_int64(s, 9);
+	out->size = (uint64_t)size;
+	out->proposed_unix_ms = sqlite3_column_int64(s, 11);
+	return 0;
+}
+
+int qs_meta_candidates(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t after_id,
+		       size_t limit, qs_meta_candidate_fn fn, void *arg)
+{
+	bool all = root_id == 0 && path == NULL;
+	if (!all && (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0))
+		return QS_EINVAL;
+	if (limit == 0 || after_id >= (uint64_t)INT64_MAX)
+		return 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      all ? "SELECT " CANDIDATE_COLUMNS " FROM candidates c JOIN clients cl"
+				    " ON cl.id = c.client WHERE c.id > ?3 ORDER BY c.id LIMIT ?4"
+				  : "SELECT " CANDIDATE_COLUMNS " FROM candidates c JOIN clients cl"
+				    " ON cl.id = c.client WHERE c.root = ?1 AND c.path = ?2"
+				    " AND c.id > ?3 ORDER BY c.id LIMIT ?4",
+			      &s);
+	if (rc)
+		return rc;
+	if (!all) {
+		sqlite3_bind_int64(s, 1, (int64_t)root_id);
+		sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(s, 3, (int64_t)after_id);
+	sqlite3_bind_int64(s, 4, limit_value(limit));
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct qs_meta_candidate c;
+		rc = candidate_row(s, &c);
+		if (!rc)
+			rc = fn(arg, &c);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "candidates");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int qs_meta_candidate_get(struct qs_meta *m, uint64_t root_id, const char *path,
+			  uint64_t candidate_id, struct qs_version_entry *entry,
+			  struct qs_meta_file *file, uint8_t **manifest)
+{
+	struct qs_version_entry cur;
+	int rc = qs_meta_entry(m, root_id, path, &cur, NULL, NULL);
+	if (rc)
+		return rc;
+	if (candidate_id == 0 || candidate_id >= (uint64_t)INT64_MAX)
+		return QS_ENOENT;
+	sqlite3_stmt *s = NULL;
+	rc = prepare_once(m,
+			  "SELECT 0, kind, content_hash, mode, mtime_ns, size, manifest FROM"
+			  " candidates WHERE id = ?1 AND root = ?2 AND path = ?3",
+			  &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)candidate_id);
+	sqlite3_bind_int64(s, 2, (int64_t)root_id);
+	sqlite3_bind_text(s, 3, path, -1, SQLITE_STATIC);
+	struct qs_version_entry e;
+	struct qs_meta_file f;
+	uint8_t *copy = NULL;
+	memset(&e, 0, sizeof(e));
+	memset(&f, 0, sizeof(f));
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		rc = column_content(s, 1, &e.content);
+		int64_t size = sqlite3_column_int64(s, 5);
+		if (!rc && size < 0)
+			rc = QS_EIO;
+		if (!rc) {
+			f.content = e.content;
+			f.mode = (uint32_t)sqlite3_column_int64(s, 3);
+			f.mtime_ns = sqlite3_column_int64(s, 4);
+			f.size = (uint64_t)size;
+			const void *blob = sqlite3_column_blob(s, 6);
+			size_t len = (size_t)sqlite3_column_bytes(s, 6);
+			if (blob && len > 0) {
+				copy = qs_malloc(len);
+				if (!copy) {
+					rc = QS_ENOMEM;
+				} else {
+					memcpy(copy, blob, len);
+					f.manifest = copy;
+					f.manifest_len = len;
+				}
+			}
+		}
+	} else {
+		rc = step == SQLITE_DONE ? QS_ENOENT : sql_err(m, step, "candidate get");
+	}
+	sqlite3_finalize(s);
+	if (rc) {
+		qs_free(copy);
+		return rc;
+	}
+	e.version = cur.version;
+	if (entry)
+		*entry = e;
+	if (file)
+		*file = f;
+	if (manifest)
+		*manifest = copy;
+	else
+		qs_free(copy);
+	return 0;
+}
+
+int qs_meta_candidate_of(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t client_id,
+			 struct qs_content *out, uint64_t *id)
+{
+	*id = 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT id, kind, content_hash FROM candidates WHERE root = ?1"
+			      " AND path = ?2 AND client = ?3",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)client_id);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		rc = column_content(s, 1, out);
+		if (!rc)
+			*id = (uint64_t)sqlite3_column_int64(s, 0);
+	} else if (step != SQLITE_DONE) {
+		rc = sql_err(m, step, "candidate of");
+	}
+	sqlite3_finalize(s);
+	return rc;
 }

@@ -30,6 +30,9 @@ enum qs_meta_cmd_type {
 	QS_CMD_LEAVE_ROOT = 4,
 	QS_CMD_PUT_VERSION = 5, /* propose a version of a path (decided by core/version.h) */
 	QS_CMD_SET_SERVER_PASSWORD = 6,
+	/* the user's choice for a conflicted path: a candidate (or the server's version)
+	 * becomes version + 1 and every candidate of the path is dropped */
+	QS_CMD_RESOLVE_CONFLICT = 7,
 };
 
 /* A file version's stored form: content identity (kind + hash), metadata, and the encoded
@@ -69,12 +72,22 @@ struct qs_meta_cmd {
 		struct {
 			char password_hash[128];
 		} set_server_password;
+		struct {
+			uint64_t root_id;
+			const char *path;        /* borrowed, validated */
+			uint64_t candidate_id;   /* 0: keep the server's content */
+			uint64_t server_version; /* the version the user saw (else QS_ECONFLICT) */
+		} resolve;
 	} u;
 };
 
 struct qs_meta_result {
 	uint64_t id;                 /* REGISTER_CLIENT: client id; REGISTER_ROOT: root id */
-	struct qs_decision decision; /* PUT_VERSION: verdict and the resulting/current version */
+	struct qs_decision decision; /* PUT_VERSION: verdict and the resulting/current version;
+					RESOLVE_CONFLICT: the new version */
+	/* PUT_VERSION with a CONFLICT verdict: the candidate that now holds the proposal (the
+	 * client's earlier candidate for the path, updated, or a new one). */
+	uint64_t candidate_id;
 };
 
 /* Opens (creating if needed) the database at path, runs schema migrations up to the current
@@ -83,7 +96,11 @@ int qs_meta_open(const char *path, struct qs_meta **out);
 void qs_meta_close(struct qs_meta *m);
 int qs_meta_schema_version(struct qs_meta *m);
 
-/* Applies one command atomically. Errors: QS_EEXIST (name taken), QS_ENOENT (unknown
+/* Applies one command atomically. A PUT_VERSION that conflicts stores the proposal as the
+ * proposing client's conflict candidate for the path (one per client and path: a later
+ * conflicting proposal replaces its content, keeping its id); its chunks stay referenced.
+ * RESOLVE_CONFLICT errors: QS_ENOENT (no open conflict on the path, or no such candidate),
+ * QS_ECONFLICT (server_version is no longer current). Errors: QS_EEXIST (name taken), QS_ENOENT (unknown
  * client/root), QS_EACCES (client has not joined the root), QS_EPROTO (the version rules
  * refuse the proposal as malformed), QS_EIO. A conflict is not an error: it is the
  * decision's verdict. On error nothing changed. *res is written only on success.
@@ -213,5 +230,44 @@ int qs_meta_entry_info(struct qs_meta *m, uint64_t root_id, const char *path,
  * fn never. Errors: QS_EINVAL (invalid path), QS_EIO, QS_ENOMEM. */
 int qs_meta_history(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t after_version,
 		    size_t limit, qs_meta_version_fn fn, void *arg);
+
+/* ---- conflicts ---- */
+
+struct qs_meta_candidate {
+	uint64_t id;
+	uint64_t root_id;
+	const char *path; /* borrowed: valid during the callback */
+	uint64_t client_id;
+	char client_name[QS_META_NAME_MAX + 1];
+	uint64_t base_version;
+	struct qs_content content;
+	uint32_t mode;
+	int64_t mtime_ns;
+	uint64_t size;
+	int64_t proposed_unix_ms;
+};
+typedef int (*qs_meta_candidate_fn)(void *arg, const struct qs_meta_candidate *c);
+
+/* Calls fn for each path of root_id with an open conflict and path > after (NULL: from the
+ * start), in byte order, at most limit, with the path's current version; the same rules for
+ * fn as qs_meta_list. Errors: QS_EIO, QS_ENOMEM. */
+typedef int (*qs_meta_conflict_fn)(void *arg, const char *path, uint64_t server_version);
+int qs_meta_conflicts(struct qs_meta *m, uint64_t root_id, const char *after, size_t limit,
+		      qs_meta_conflict_fn fn, void *arg);
+/* Calls fn for each candidate of root_id/path, oldest first (root_id 0 and path NULL: every
+ * candidate of every root with id > after_id, in id order, at most limit). Errors: QS_EIO,
+ * QS_ENOMEM. */
+int qs_meta_candidates(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t after_id,
+		       size_t limit, qs_meta_candidate_fn fn, void *arg);
+/* One candidate's full state (as qs_meta_entry: *manifest is a copy the caller frees; entry
+ * gets the path's current version and the candidate's content). Errors: QS_ENOENT (no such
+ * candidate of that path), QS_EINVAL, QS_EIO, QS_ENOMEM. */
+int qs_meta_candidate_get(struct qs_meta *m, uint64_t root_id, const char *path,
+			  uint64_t candidate_id, struct qs_version_entry *entry,
+			  struct qs_meta_file *file, uint8_t **manifest);
+/* The content of client_id's candidate for root_id/path into *out and its id into *id
+ * (0 when the client has none; out untouched then). Errors: QS_EIO. */
+int qs_meta_candidate_of(struct qs_meta *m, uint64_t root_id, const char *path,
+			 uint64_t client_id, struct qs_content *out, uint64_t *id);
 
 #endif

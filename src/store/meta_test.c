@@ -547,31 +547,151 @@ static void test_same_leaves_database_unchanged(void **state)
 	assert_memory_equal(before, after, sizeof(before));
 }
 
-static void test_conflict_leaves_database_unchanged(void **state)
+static int collect_conflict(void *arg, const char *path, uint64_t server_version)
+{
+	char *out = arg;
+	size_t len = strlen(out);
+	snprintf(out + len, 256 - len, "%s@%llu;", path, (unsigned long long)server_version);
+	return 0;
+}
+
+static int collect_candidate(void *arg, const struct qs_meta_candidate *c)
+{
+	struct qs_meta_candidate *out = arg;
+	size_t i = 0;
+	while (out[i].id != 0)
+		i++;
+	assert_true(i < 7);
+	out[i] = *c;
+	out[i].path = NULL; /* borrowed: not valid after the callback */
+	return 0;
+}
+
+static struct qs_meta_cmd cmd_resolve(uint64_t client, uint64_t root, const char *path,
+				      uint64_t candidate, uint64_t server_version)
+{
+	struct qs_meta_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_RESOLVE_CONFLICT;
+	c.now_unix_ms = 9000;
+	c.client_id = client;
+	c.u.resolve.root_id = root;
+	c.u.resolve.path = path;
+	c.u.resolve.candidate_id = candidate;
+	c.u.resolve.server_version = server_version;
+	return c;
+}
+
+/* A conflicting proposal leaves the path's entry and history alone and is kept as its
+ * client's candidate (one per client and path, updated in place); the choice becomes
+ * version + 1 with the chosen content and closes the conflict. */
+static void test_conflict_candidates_and_resolve(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t client, root;
-	client_with_root(f->m, &client, &root);
-	struct qs_meta_cmd c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	uint64_t a, root;
+	client_with_root(f->m, &a, &root);
+	struct qs_meta_cmd c = cmd_client("desktop", 2);
+	uint64_t b = apply_ok(f->m, &c);
+	c = cmd_member(QS_CMD_JOIN_ROOT, b, root);
+	apply_ok(f->m, &c);
+	c = cmd_put(a, root, "a", 0, QS_KIND_FILE, 1);
 	put_ok(f->m, &c);
-	c = cmd_put(client, root, "a", 1, QS_KIND_FILE, 2);
+	c = cmd_put(a, root, "a", 1, QS_KIND_FILE, 2);
 	put_ok(f->m, &c);
 
-	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
-	snapshot(f->path, before);
-	c = cmd_put(client, root, "a", 1, QS_KIND_FILE, 3);
-	struct qs_decision d = put_ok(f->m, &c);
-	assert_int_equal(d.verdict, QS_VERDICT_CONFLICT);
-	assert_int_equal(d.conflict, QS_CONFLICT_MODIFY_MODIFY);
-	assert_int_equal(d.version, 2);
-	c = cmd_put(client, root, "a", 1, QS_KIND_TOMBSTONE, 0);
-	d = put_ok(f->m, &c);
-	assert_int_equal(d.conflict, QS_CONFLICT_DELETE_MODIFY);
-	c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 4);
-	d = put_ok(f->m, &c);
-	assert_int_equal(d.conflict, QS_CONFLICT_CREATE_CREATE);
-	snapshot(f->path, after);
-	assert_memory_equal(before, after, sizeof(before));
+	struct qs_meta_result r;
+	c = cmd_put(b, root, "a", 1, QS_KIND_FILE, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_CONFLICT);
+	assert_int_equal(r.decision.conflict, QS_CONFLICT_MODIFY_MODIFY);
+	assert_int_equal(r.decision.version, 2);
+	uint64_t cand_b = r.candidate_id;
+	assert_true(cand_b > 0);
+	/* b edits again: the same candidate, new content */
+	c = cmd_put(b, root, "a", 1, QS_KIND_FILE, 4);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.candidate_id, cand_b);
+	/* a deletes from an old base: a second candidate (delete-vs-modify) */
+	c = cmd_put(a, root, "a", 1, QS_KIND_TOMBSTONE, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.conflict, QS_CONFLICT_DELETE_MODIFY);
+	uint64_t cand_a = r.candidate_id;
+	assert_true(cand_a > cand_b);
+
+	struct qs_version_entry e;
+	assert_int_equal(qs_meta_entry(f->m, root, "a", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 2);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 2);
+
+	char paths[256] = "";
+	assert_int_equal(qs_meta_conflicts(f->m, root, NULL, 10, collect_conflict, paths), 0);
+	assert_string_equal(paths, "a@2;");
+	struct qs_meta_candidate cs[8];
+	memset(cs, 0, sizeof(cs));
+	assert_int_equal(qs_meta_candidates(f->m, root, "a", 0, 10, collect_candidate, cs), 0);
+	assert_int_equal(cs[0].id, cand_b);
+	assert_int_equal(cs[0].client_id, b);
+	assert_string_equal(cs[0].client_name, "desktop");
+	assert_int_equal(cs[0].base_version, 1);
+	assert_int_equal(cs[0].content.hash[0], 4);
+	assert_int_equal(cs[1].id, cand_a);
+	assert_int_equal(cs[1].content.kind, QS_KIND_TOMBSTONE);
+	assert_int_equal(cs[2].id, 0);
+	memset(cs, 0, sizeof(cs));
+	assert_int_equal(qs_meta_candidates(f->m, 0, NULL, cand_b, 10, collect_candidate, cs), 0);
+	assert_int_equal(cs[0].id, cand_a);
+	assert_int_equal(cs[1].id, 0);
+
+	struct qs_content own;
+	uint64_t own_id;
+	assert_int_equal(qs_meta_candidate_of(f->m, root, "a", b, &own, &own_id), 0);
+	assert_int_equal(own_id, cand_b);
+	assert_int_equal(own.hash[0], 4);
+	assert_int_equal(qs_meta_candidate_of(f->m, root, "b", b, &own, &own_id), 0);
+	assert_int_equal(own_id, 0);
+
+	struct qs_meta_file file;
+	uint8_t *man = NULL;
+	assert_int_equal(qs_meta_candidate_get(f->m, root, "a", cand_b, &e, &file, &man), 0);
+	assert_int_equal(e.version, 2);
+	assert_int_equal(file.size, 104);
+	assert_int_equal(file.manifest_len, sizeof(manifest_bytes) - 1);
+	qs_free(man);
+	assert_int_equal(qs_meta_candidate_get(f->m, root, "other", cand_b, &e, &file, NULL),
+			 QS_ENOENT);
+
+	/* a stale choice, an unknown candidate: refused, nothing changes */
+	c = cmd_resolve(a, root, "a", cand_b, 1);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_resolve(a, root, "a", cand_b + 100, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_resolve(a, root, "b", 0, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	/* a chooses b's candidate: version 3 with its content, made by a; conflict closed */
+	c = cmd_resolve(a, root, "a", cand_b, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.version, 3);
+	assert_int_equal(qs_meta_entry(f->m, root, "a", &e, &file, NULL), 0);
+	assert_int_equal(e.version, 3);
+	assert_int_equal(e.content.hash[0], 4);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM candidates"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT modified_by FROM entries WHERE path = 'a'"), a);
+	paths[0] = '\0';
+	assert_int_equal(qs_meta_conflicts(f->m, root, NULL, 10, collect_conflict, paths), 0);
+	assert_string_equal(paths, "");
+	c = cmd_resolve(a, root, "a", 0, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+
+	/* keeping the server's version (candidate 0) is a new version with the same content */
+	c = cmd_put(b, root, "a", 2, QS_KIND_FILE, 5);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_CONFLICT);
+	c = cmd_resolve(b, root, "a", 0, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.version, 4);
+	assert_int_equal(qs_meta_entry(f->m, root, "a", &e, NULL, NULL), 0);
+	assert_int_equal(e.content.hash[0], 4);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 4);
 }
 
 static void test_put_errors_change_nothing(void **state)
@@ -1232,7 +1352,7 @@ int main(void)
 		T(test_server_password),
 		T(test_fast_forward_sequence_1_2_3),
 		T(test_same_leaves_database_unchanged),
-		T(test_conflict_leaves_database_unchanged),
+		T(test_conflict_candidates_and_resolve),
 		T(test_put_errors_change_nothing),
 		T(test_failed_command_rolls_back_whole),
 		T(test_version_past_int64_max),

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -286,6 +287,156 @@ static int cmd_sync_rescan(struct qs_cmd_ctx *c)
 	return rc == 0 ? print_result(c, answer) : rc;
 }
 
+/* ---- conflicts ---------------------------------------------------------------------- */
+
+/* An absolute path for a file the user typed (absolute, or relative to the cwd): its
+ * directory is resolved, its last component kept as is (the file may be gone, or a
+ * symlink that must not be followed). */
+static char *absolute_file(const char *typed)
+{
+	const char *slash = strrchr(typed, '/');
+	const char *base = slash != NULL ? slash + 1 : typed;
+	char *dir = slash == NULL    ? strdup(".")
+		    : slash == typed ? strdup("/")
+				     : strndup(typed, (size_t)(slash - typed));
+	if (dir == NULL || base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		free(dir);
+		return absolute_dir(typed);
+	}
+	char *adir = absolute_dir(dir);
+	free(dir);
+	if (adir == NULL)
+		return NULL;
+	size_t n = strlen(adir) + strlen(base) + 2;
+	char *p = malloc(n);
+	if (p != NULL)
+		snprintf(p, n, "%s%s%s", adir, strcmp(adir, "/") == 0 ? "" : "/", base);
+	free(adir);
+	return p;
+}
+
+static void print_candidates(FILE *f, json_t *cands)
+{
+	fprintf(f, "  %-6s %-20s %-6s %-8s %12s  %s\n", "ID", "CLIENT", "BASE", "KIND", "SIZE",
+		"PROPOSED");
+	size_t i;
+	json_t *c;
+	json_array_foreach(cands, i, c)
+	{
+		char when[32] = "?";
+		time_t t =
+			(time_t)(json_integer_value(json_object_get(c, "proposed_unix_ms")) / 1000);
+		struct tm tm;
+		if (localtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		char who[64];
+		snprintf(who, sizeof(who), "%s (%lld)%s",
+			 json_string_value(json_object_get(c, "client_name")),
+			 (long long)json_integer_value(json_object_get(c, "client_id")),
+			 json_is_true(json_object_get(c, "mine")) ? " *" : "");
+		fprintf(f, "  %-6lld %-20s %-6lld %-8s %12lld  %s\n",
+			(long long)json_integer_value(json_object_get(c, "id")), who,
+			(long long)json_integer_value(json_object_get(c, "base_version")),
+			json_string_value(json_object_get(c, "kind")),
+			(long long)json_integer_value(json_object_get(c, "size")), when);
+	}
+}
+
+static int cmd_conflict_list(struct qs_cmd_ctx *c)
+{
+	json_t *answer;
+	int rc = call(c, "GET", "/v1/conflicts", NULL, &answer);
+	if (rc != 0 || c->json)
+		return rc == 0 ? print_result(c, answer) : rc;
+	json_t *list = json_object_get(answer, "conflicts");
+	if (json_array_size(list) == 0)
+		fprintf(c->out, "no open conflicts\n");
+	size_t i;
+	json_t *ci;
+	json_array_foreach(list, i, ci)
+	{
+		fprintf(c->out, "%s (root %s, server keeps version %lld)\n",
+			json_string_value(json_object_get(ci, "local_path")),
+			json_string_value(json_object_get(ci, "root")),
+			(long long)json_integer_value(json_object_get(ci, "server_version")));
+		print_candidates(c->out, json_object_get(ci, "candidates"));
+	}
+	if (json_array_size(list) > 0)
+		fprintf(c->out,
+			"(* = this client's candidate; candidate 0 = the server's version)\n");
+	json_decref(answer);
+	return QS_EXIT_OK;
+}
+
+/* The open conflict on the file the user typed (--path), from GET /v1/conflicts: *conflict
+ * (a new reference) and *abs (malloc'd). Prints the error itself. */
+static int find_conflict(struct qs_cmd_ctx *c, json_t **conflict, char **abs)
+{
+	*abs = absolute_file(qs_cmd_str(c, "path"));
+	if (*abs == NULL) {
+		fprintf(c->err, "qic: cannot resolve %s\n", qs_cmd_str(c, "path"));
+		return QS_EXIT_FAIL;
+	}
+	json_t *answer;
+	int rc = call(c, "GET", "/v1/conflicts", NULL, &answer);
+	if (rc != 0)
+		return rc;
+	size_t i;
+	json_t *ci;
+	*conflict = NULL;
+	json_array_foreach(json_object_get(answer, "conflicts"), i, ci)
+	{
+		if (strcmp(json_string_value(json_object_get(ci, "local_path")), *abs) == 0) {
+			*conflict = json_incref(ci);
+			break;
+		}
+	}
+	json_decref(answer);
+	if (*conflict == NULL) {
+		fprintf(c->err, "qic: %s has no open conflict (see qic conflict list)\n", *abs);
+		free(*abs);
+		*abs = NULL;
+		return QS_EXIT_FAIL;
+	}
+	return QS_EXIT_OK;
+}
+
+static bool has_candidate(json_t *conflict, uint64_t id)
+{
+	size_t i;
+	json_t *cand;
+	json_array_foreach(json_object_get(conflict, "candidates"), i, cand)
+	{
+		if ((uint64_t)json_integer_value(json_object_get(cand, "id")) == id)
+			return true;
+	}
+	return id == 0;
+}
+
+static int cmd_conflict_choose(struct qs_cmd_ctx *c)
+{
+	json_t *conflict;
+	char *abs;
+	int rc = find_conflict(c, &conflict, &abs);
+	if (rc != 0)
+		return rc;
+	uint64_t id = qs_cmd_num(c, "candidate");
+	if (!has_candidate(conflict, id)) {
+		fprintf(c->err, "qic conflict choose: %s has no candidate %llu\n", abs,
+			(unsigned long long)id);
+		json_decref(conflict);
+		free(abs);
+		return QS_EXIT_FAIL;
+	}
+	json_t *body = json_pack("{s:s,s:I,s:O}", "path", abs, "candidate", (json_int_t)id,
+				 "server_version", json_object_get(conflict, "server_version"));
+	json_decref(conflict);
+	free(abs);
+	json_t *answer;
+	rc = call(c, "POST", "/v1/conflicts/choose", body, &answer);
+	return rc == 0 ? print_result(c, answer) : rc;
+}
+
 static const struct qs_opt start_opts[] = {
 	{"rest-port", QS_OPT_U64, "PORT", "port of the local REST API on 127.0.0.1 (0: any)", 0,
 	 65535, "6130", false},
@@ -310,6 +461,13 @@ static const struct qs_opt disconnect_opts[] = {
 	{"path", QS_OPT_STRING, "DIR", "the synced directory", 0, 0, NULL, true},
 };
 
+static const struct qs_opt conflict_choose_opts[] = {
+	{"path", QS_OPT_STRING, "P", "the conflicted file (absolute or relative to here)", 0, 0,
+	 NULL, true},
+	{"candidate", QS_OPT_U64, "ID", "the candidate to keep (0: the server's version)", 0, 0,
+	 NULL, true},
+};
+
 static const struct qs_cmd commands[] = {
 	{"start", "run the client daemon in the foreground", NULL, 0, 0, start_opts, 1, cmd_start},
 	{"connect server", "register this client with a server", NULL, 0, 0, server_opts, 4,
@@ -324,6 +482,10 @@ static const struct qs_cmd commands[] = {
 	 cmd_sync_rescan},
 	{"sync confirm", "let a paused root delete what a scan found deleted", NULL, 0, 0,
 	 disconnect_opts, 1, cmd_sync_confirm},
+	{"conflict list", "open conflicts on every synced root, with their candidates", NULL, 0, 0,
+	 NULL, 0, cmd_conflict_list},
+	{"conflict choose", "resolve a conflict: the chosen candidate becomes the new version",
+	 NULL, 0, 0, conflict_choose_opts, 2, cmd_conflict_choose},
 };
 
 int main(int argc, char **argv)
