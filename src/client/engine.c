@@ -852,9 +852,9 @@ static int on_tx_open(struct qs_conn *conn, struct qs_tx *tx, const char *name, 
 {
 	(void)conn;
 	struct qic_engine *e = arg;
-	if (strcmp(name, "MUST_SYNC") == 0) {
+	if (strcmp(name, "MUST_SYNC") == 0 || strcmp(name, "FORCE_SYNC") == 0) {
 		e->downloaded++;
-		return qic_receive_accept(e, tx, false);
+		return qic_receive_accept(e, tx, name[0] == 'F');
 	}
 	return QS_ENOENT;
 }

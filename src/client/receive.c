@@ -46,6 +46,7 @@ struct recv {
 	size_t next; /* next manifest chunk to write */
 	struct qs_localfile_writer w;
 	bool writing, got_request, done;
+	bool force; /* FORCE_SYNC: a conflict choice or a rollback */
 	struct qs_chunk_rx rx;
 	uint8_t *buf; /* one chunk, for local copies */
 };
@@ -110,6 +111,12 @@ static int send_want(struct recv *v)
 
 static int open_parent_dir(struct recv *v, int *fd, const char **name);
 
+/* A FORCE_SYNC onto a path where this client's proposal is a conflict candidate. */
+static bool forced_candidate(const struct recv *v)
+{
+	return v->force && v->have_entry && v->entry.conflicted;
+}
+
 /* Whether the local path is still what the index says (so it may be replaced): compared by
  * stat fingerprint, so unchanged files are never re-read. A path the index does not know is
  * replaceable only if absent, or if it already holds exactly the incoming content. */
@@ -130,6 +137,21 @@ static int local_matches_index(struct recv *v, bool *matches)
 	}
 	if (rc != 0)
 		return rc;
+	if (forced_candidate(v)) {
+		/* The path holds our conflict candidate (as the index recorded it when proposed):
+		 * the user's choice replaces it. Changed since: a new local change, kept. */
+		if (v->entry.candidate.kind == QS_KIND_TOMBSTONE) {
+			*matches = !present;
+		} else if (v->entry.candidate.kind == QS_KIND_DIR) {
+			*matches = present && S_ISDIR(st.st_mode);
+		} else {
+			struct qs_fingerprint fp;
+			if (present)
+				qs_fingerprint_from_stat(&st, &fp);
+			*matches = present && qs_fingerprint_equal(&fp, &v->entry.fp);
+		}
+		return 0;
+	}
 	if (v->have_entry && v->entry.content.kind == QS_KIND_DIR) {
 		*matches = present && S_ISDIR(st.st_mode);
 		return 0;
@@ -351,6 +373,8 @@ static int install_file(struct recv *v)
 	struct qs_fingerprint fp;
 	const struct qs_fingerprint *expect =
 		v->have_entry && v->entry.content.kind != QS_KIND_TOMBSTONE ? &v->entry.fp : NULL;
+	if (forced_candidate(v))
+		expect = v->entry.candidate.kind == QS_KIND_FILE ? &v->entry.fp : NULL;
 	v->writing = false;
 	int rc = qs_localfile_install(&v->w, v->mode, v->mtime_ns, false, expect, &fp);
 	if (rc == 0)
@@ -489,8 +513,25 @@ static int recv_on_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg
 	if (!v->got_request) {
 		v->got_request = true;
 		ProtobufCMessage *m;
-		int rc = qs_wire_unpack(&quics__must_sync_request__descriptor, d, len, NULL, &m);
-		if (rc == 0) {
+		int rc = qs_wire_unpack(v->force ? &quics__force_sync_request__descriptor
+						 : &quics__must_sync_request__descriptor,
+					d, len, NULL, &m);
+		if (rc == 0 && v->force) {
+			/* The same first four fields as MUST_SYNC; the reason is for the log. */
+			const Quics__ForceSyncRequest *f = (const void *)m;
+			Quics__MustSyncRequest req = QUICS__MUST_SYNC_REQUEST__INIT;
+			req.root_id = f->root_id;
+			req.path = f->path;
+			req.version = f->version;
+			req.state = f->state;
+			req.modified_by = f->modified_by;
+			qs_info("client",
+				"event=force_sync root=%llu path=\"%s\" version=%llu reason=%d",
+				(unsigned long long)f->root_id, f->path,
+				(unsigned long long)f->version, (int)f->reason);
+			rc = on_request(v, &req);
+			qs_wire_free(m);
+		} else if (rc == 0) {
 			rc = on_request(v, (const Quics__MustSyncRequest *)m);
 			qs_wire_free(m);
 		}
@@ -543,11 +584,11 @@ static const struct qs_tx_ops recv_ops = {
 
 int qic_receive_accept(struct qic_engine *e, struct qs_tx *tx, bool force)
 {
-	(void)force; /* FORCE_SYNC arrives with the conflicts issue */
 	struct recv *v = qs_calloc(1, sizeof(*v));
 	if (v == NULL)
 		return QS_ENOMEM;
 	v->e = e;
+	v->force = force;
 	v->tx = tx;
 	qs_buf_init(&v->enc, (size_t)40 << 20);
 	qs_manifest_init(&v->m);

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""End-to-end conflicts (issue 5): real qis + qic daemons on loopback, driven through the qic
+CLI. A conflict is made deterministically: a client is stopped, the file changes on another
+client (the server accepts it), the stopped client's copy changes too, and the client starts:
+its proposal is based on the old version, so the server keeps its version and stores the
+proposal as a candidate. Usage: conflict_test.py QIS QIC TEST."""
+import hashlib
+import json
+import os
+import signal
+import shutil
+import sys
+import time
+
+import sync_test as h
+
+TEST = sys.argv[3]
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def conflicts(c):
+    return json.loads(c.qic("conflict", "list", "--json").stdout)["conflicts"]
+
+
+def wait_conflict(c, path, ncand, timeout=30):
+    """Waits until client c sees an open conflict on root-relative path with ncand
+    candidates; returns it."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = [x for x in conflicts(c) if x["path"] == path]
+        if last and len(last[0]["candidates"]) == ncand:
+            return last[0]
+        time.sleep(0.1)
+    h.fail("%s: no conflict on %s with %d candidates: %s" % (c.name, path, ncand, last))
+
+
+def content_of(c, rel):
+    return sha(read(os.path.join(c.dir, rel)))
+
+
+def settle(clients, rel, want, timeout=30):
+    h.converge(clients, timeout=timeout,
+               expect=lambda t: (want is None and rel not in t) or
+               (want is not None and rel in t and t[rel][0] == "file" and t[rel][2] == sha(want)))
+
+
+def offline_edit(cs, stopped, rel, online_writes, offline_writes):
+    """Stops the clients in `stopped`, applies online_writes (client, bytes or None = delete)
+    and waits until the running clients agree, then applies offline_writes to the stopped
+    clients' folders and starts them one by one (in the given order)."""
+    running = [c for c in cs if c not in stopped]
+    for c in stopped:
+        c.stop()
+    for c, data in online_writes:
+        p = os.path.join(c.dir, rel)
+        if data is None:
+            os.remove(p)
+        else:
+            h.write(p, data)
+        settle(running, rel, data)
+    for c, data in offline_writes:
+        p = os.path.join(c.dir, rel)
+        if data is None:
+            os.remove(p)
+        else:
+            h.write(p, data)
+    for c in stopped:
+        c.start()
+        time.sleep(1.0)  # the server sees the proposals in this order
+
+
+def check_untouched(c, rel, data):
+    p = os.path.join(c.dir, rel)
+    if data is None:
+        if os.path.exists(p):
+            h.fail("%s: a deleted conflicted path came back before the user chose" % c.name)
+    elif not os.path.exists(p) or read(p) != data:
+        h.fail("%s: the user's conflicted copy of %s was changed" % (c.name, rel))
+
+
+def choose(c, rel, cand):
+    r = c.qic("conflict", "choose", "--path", os.path.join(c.dir, rel), "--candidate",
+              str(cand), "--json")
+    return json.loads(r.stdout)
+
+
+def test_two_way():
+    srv, port, fpr, cs = h.setup(3)
+    a, b, c = cs
+    h.write(os.path.join(a.dir, "doc.txt"), b"first\n")
+    settle(cs, "doc.txt", b"first\n")
+    a_bytes, b_bytes = b"edited on a\n", b"edited on b, offline\n"
+    offline_edit(cs, [b], "doc.txt", [(a, a_bytes)], [(b, b_bytes)])
+    # Every client sees exactly one conflict: the server keeps a's version, b's is a
+    # candidate; b keeps its own bytes, the others keep the server's.
+    for cl in cs:
+        con = wait_conflict(cl, "doc.txt", 1)
+    cand = con["candidates"][0]
+    if cand["client_id"] == 0 or cand["size"] != len(b_bytes) or cand["base_version"] != 1:
+        h.fail("unexpected candidate: %s" % cand)
+    if con["server_version"] != 2:
+        h.fail("the server should keep version 2: %s" % con)
+    time.sleep(1)
+    check_untouched(b, "doc.txt", b_bytes)
+    check_untouched(a, "doc.txt", a_bytes)
+    check_untouched(c, "doc.txt", a_bytes)
+    mine = [x for x in conflicts(b)[0]["candidates"] if x["mine"]]
+    if len(mine) != 1:
+        h.fail("b does not see its own candidate as its own")
+    # b keeps editing: its candidate follows, and other paths still sync meanwhile
+    b_bytes = b"edited on b again\n"
+    h.write(os.path.join(b.dir, "doc.txt"), b_bytes)
+    h.write(os.path.join(b.dir, "other.txt"), b"other paths still sync\n")
+    h.converge([a, c], expect=lambda t: "other.txt" in t)
+    deadline = time.time() + 20
+    while conflicts(a)[0]["candidates"][0]["size"] != len(b_bytes):
+        if time.time() > deadline:
+            h.fail("b's further edit did not update its candidate")
+        time.sleep(0.1)
+    if len(conflicts(a)[0]["candidates"]) != 1:
+        h.fail("a further edit made a second candidate")
+    # c chooses b's candidate: version 3 everywhere, b's file untouched but agreed
+    out = choose(c, "doc.txt", cand["id"])
+    if out["version"] != 3:
+        h.fail("the choice should be version 3: %s" % out)
+    settle(cs, "doc.txt", b_bytes)
+    if conflicts(a):
+        h.fail("the conflict is still open after the choice")
+    # a stale or unknown choice is refused with one line
+    r = c.qic("conflict", "choose", "--path", os.path.join(c.dir, "doc.txt"), "--candidate",
+              "1", check=False)
+    if r.returncode == 0 or len(r.stdout.strip().splitlines()) != 1:
+        h.fail("choosing on a path without conflict: %d %r" % (r.returncode, r.stdout))
+    # afterwards the path syncs normally again from any client
+    h.write(os.path.join(b.dir, "doc.txt"), b"after the conflict\n")
+    settle(cs, "doc.txt", b"after the conflict\n")
+    print("two_way: resolved and converged")
+
+
+def test_three_way():
+    srv, port, fpr, cs = h.setup(3)
+    a, b, c = cs
+    h.write(os.path.join(a.dir, "plan.txt"), b"v1\n")
+    settle(cs, "plan.txt", b"v1\n")
+    data = {a: b"plan by a\n", b: b"plan by b\n", c: b"plan by c, the longest\n"}
+    offline_edit(cs, [b, c], "plan.txt", [(a, data[a])], [(b, data[b]), (c, data[c])])
+    con = wait_conflict(a, "plan.txt", 2)
+    sizes = sorted(x["size"] for x in con["candidates"])
+    if sizes != sorted([len(data[b]), len(data[c])]):
+        h.fail("candidates do not hold b's and c's proposals: %s" % con)
+    check_untouched(b, "plan.txt", data[b])
+    check_untouched(c, "plan.txt", data[c])
+    pick = [x for x in con["candidates"] if x["size"] == len(data[c])][0]
+    choose(a, "plan.txt", pick["id"])
+    settle(cs, "plan.txt", data[c])
+    print("three_way: resolved and converged")
+
+
+def test_modify_delete():
+    srv, port, fpr, cs = h.setup(2)
+    a, b = cs
+    h.write(os.path.join(a.dir, "gone.txt"), b"will be deleted on a\n")
+    h.write(os.path.join(a.dir, "kept.txt"), b"will be deleted on b\n")
+    settle(cs, "gone.txt", b"will be deleted on a\n")
+    settle(cs, "kept.txt", b"will be deleted on b\n")
+    # modify-vs-delete: a deletes, b (offline) modifies; b's edit wins by choice
+    offline_edit(cs, [b], "gone.txt", [(a, None)], [(b, b"b still needs this\n")])
+    con = wait_conflict(a, "gone.txt", 1)
+    check_untouched(b, "gone.txt", b"b still needs this\n")
+    choose(a, "gone.txt", con["candidates"][0]["id"])
+    settle(cs, "gone.txt", b"b still needs this\n")
+    # delete-vs-modify: a modifies, b (offline) deletes; the server's version is kept
+    offline_edit(cs, [b], "kept.txt", [(a, b"a changed it\n")], [(b, None)])
+    con = wait_conflict(a, "kept.txt", 1)
+    if con["candidates"][0]["kind"] != "deleted":
+        h.fail("the candidate should be a deletion: %s" % con)
+    check_untouched(b, "kept.txt", None)
+    choose(b, "kept.txt", 0)
+    settle(cs, "kept.txt", b"a changed it\n")
+    print("modify_delete: both orders resolved")
+
+
+def test_create_create():
+    srv, port, fpr, cs = h.setup(2)
+    a, b = cs
+    h.write(os.path.join(a.dir, "seed.txt"), b"seed\n")
+    settle(cs, "seed.txt", b"seed\n")
+    b.stop()
+    h.write(os.path.join(a.dir, "new.txt"), b"created on a\n")
+    h.converge([a], expect=lambda t: "new.txt" in t)
+    time.sleep(1)
+    h.write(os.path.join(b.dir, "new.txt"), b"created on b too\n")
+    b.start()
+    con = wait_conflict(b, "new.txt", 1)
+    if con["candidates"][0]["base_version"] != 0:
+        h.fail("a create-vs-create candidate has base 0: %s" % con)
+    check_untouched(b, "new.txt", b"created on b too\n")
+    choose(b, "new.txt", 0)
+    settle(cs, "new.txt", b"created on a\n")
+    print("create_create: resolved")
+
+
+def main():
+    try:
+        {"two_way": test_two_way, "three_way": test_three_way,
+         "modify_delete": test_modify_delete, "create_create": test_create_create}[TEST]()
+        print("PASS", TEST)
+    finally:
+        for p in h.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        for p in h.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        if os.environ.get("QS_KEEP_TMP") != "1":
+            shutil.rmtree(h.tmp, ignore_errors=True)
+        else:
+            print("kept", h.tmp)
+
+
+if __name__ == "__main__":
+    main()
