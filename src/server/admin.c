@@ -30,7 +30,7 @@
 #define ADMIN_PAGE_DEFAULT 1000
 #define ADMIN_PAGE_MAX 10000
 #define ADMIN_GENERATED_PASSWORD_BYTES 16
-#define ADMIN_ROUTES 10
+#define ADMIN_ROUTES 11
 
 static const struct qs_password_params fast_params = {1, 64, 1};
 
@@ -581,6 +581,57 @@ static unsigned h_history(struct qs_http_request *req, json_t **body, void *arg)
 	return page_answer(&p, obj, "versions", "version", body);
 }
 
+/* ---- conflicts -------------------------------------------------------------------------- */
+
+static int candidate_add(void *arg, const struct qs_meta_candidate *c)
+{
+	struct page *p = arg;
+	if (!page_room(p))
+		return 1;
+	struct qs_meta_root_info r;
+	const char *root = qs_meta_root(p->a->d->meta, c->root_id, &r) == 0 ? r.name : "";
+	char hex[2 * QS_CONTENT_HASH_LEN + 1] = "";
+	if (c->content.kind == QS_KIND_FILE || c->content.kind == QS_KIND_SYMLINK)
+		qs_hex_encode(c->content.hash, QS_CONTENT_HASH_LEN, hex);
+	struct qs_version_entry cur;
+	uint64_t server_version =
+		qs_meta_entry(p->a->d->meta, c->root_id, c->path, &cur, NULL, NULL) == 0
+			? cur.version
+			: 0;
+	return page_add(p,
+			json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:I, s:s,"
+				  " s:I}",
+				  "id", (json_int_t)c->id, "root_id", (json_int_t)c->root_id,
+				  "root", root, "path", c->path, "server_version",
+				  (json_int_t)server_version, "client_id", (json_int_t)c->client_id,
+				  "client_name", c->client_name, "base_version",
+				  (json_int_t)c->base_version, "kind", kind_name(c->content.kind),
+				  "size", (json_int_t)c->size, "content_hash", hex,
+				  "proposed_unix_ms", (json_int_t)c->proposed_unix_ms));
+}
+
+/* Every open conflict's candidates, in id order (oldest first), paged by id. */
+static unsigned h_conflicts(struct qs_http_request *req, json_t **body, void *arg)
+{
+	struct qis_admin *a = arg;
+	size_t limit;
+	uint64_t after;
+	unsigned st = page_limit(req, &limit, body);
+	if (st == 0)
+		st = page_after_u64(req, &after, body);
+	if (st != 0)
+		return st;
+	struct page p;
+	if (page_init(&p, a, limit) != 0)
+		return oom(body);
+	int rc = qs_meta_candidates(a->d->meta, 0, NULL, after, limit + 1, candidate_add, &p);
+	if (rc != 0 && rc != 1) {
+		json_decref(p.items);
+		return meta_fail(body, rc);
+	}
+	return page_answer(&p, json_object(), "candidates", "id", body);
+}
+
 /* ---- password --------------------------------------------------------------------------- */
 
 /* Hashing off the loop; the request waits (deferred) and is NULL once the server canceled
@@ -744,6 +795,7 @@ static const struct qs_http_route route_table[ADMIN_ROUTES] = {
 	{"GET", "/v1/roots/{id}/files", "dir,after,limit,deleted", h_files, NULL},
 	{"GET", "/v1/roots/{id}/file", "path", h_file, NULL},
 	{"GET", "/v1/roots/{id}/history", "path,after,limit", h_history, NULL},
+	{"GET", "/v1/conflicts", "after,limit", h_conflicts, NULL},
 	{"PUT", "/v1/password", NULL, h_password_set, NULL},
 	{"POST", "/v1/password/reset", NULL, h_password_reset, NULL},
 	{"POST", "/v1/stop", NULL, h_stop, NULL},

@@ -607,6 +607,53 @@ static int cmd_show_history(struct qs_cmd_ctx *c)
 	return st;
 }
 
+/* ---- qis show conflict ------------------------------------------------------------------ */
+
+static int conflict_table(FILE *f, json_t *ans)
+{
+	static const struct qs_out_col cols[] = {
+		{"root", "ROOT", false},
+		{"path", "PATH", false},
+		{"server_version", "SERVER VERSION", true},
+		{"id", "CANDIDATE", true},
+		{"by", "PROPOSED BY", false},
+		{"base_version", "BASE", true},
+		{"kind", "KIND", false},
+		{"size", "SIZE", true},
+		{"proposed", "PROPOSED", false},
+	};
+	json_t *rows = json_object_get(ans, "candidates"), *row;
+	size_t i;
+	if (json_array_size(rows) == 0) {
+		fprintf(f, "no open conflicts\n");
+		return 0;
+	}
+	json_array_foreach(rows, i, row)
+	{
+		char by[300];
+		snprintf(by, sizeof(by), "%s (%lld)",
+			 json_string_value(json_object_get(row, "client_name")),
+			 (long long)json_integer_value(json_object_get(row, "client_id")));
+		json_object_set_new(row, "by", json_string(by));
+		add_time(row, "proposed", "proposed_unix_ms");
+	}
+	return qs_out_table(f, rows, cols, ARRAY_LEN(cols));
+}
+
+static int cmd_show_conflict(struct qs_cmd_ctx *c)
+{
+	struct api api;
+	json_t *ans = NULL;
+	int st = api_open(c, &api);
+	if (st == QS_EXIT_OK)
+		st = api_get_all(&api, "/v1/conflicts", "candidates", &ans) == 0
+			     ? print_answer(c, ans, conflict_table)
+			     : api_fail(c, &api);
+	json_decref(ans);
+	api_close(&api);
+	return st;
+}
+
 /* ---- qis password set|reset, qis stop --------------------------------------------------- */
 
 /* Reads one line (without its newline) from stdin into buf; on a terminal, prompts on
@@ -815,6 +862,8 @@ static const struct qs_cmd commands[] = {
 	 ARRAY_LEN(path_opts), cmd_show_file},
 	{"show history", "list every version of a path", NULL, 0, 0, path_opts,
 	 ARRAY_LEN(path_opts), cmd_show_history},
+	{"show conflict", "list the open conflicts of every root, with their candidates", NULL, 0,
+	 0, NULL, 0, cmd_show_conflict},
 	{"password set", "set the server password new clients register with", NULL, 0, 0,
 	 password_opts, ARRAY_LEN(password_opts), cmd_password_set},
 	{"password reset", "replace the server password with a generated one", NULL, 0, 0, NULL, 0,

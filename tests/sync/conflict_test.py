@@ -113,6 +113,12 @@ def test_two_way():
     check_untouched(b, "doc.txt", b_bytes)
     check_untouched(a, "doc.txt", a_bytes)
     check_untouched(c, "doc.txt", a_bytes)
+    # the server admin sees it too
+    r = h.subprocess.run([h.QIS, "show", "conflict", "--json"], stdout=h.subprocess.PIPE,
+                         text=True, timeout=30)
+    listed = json.loads(r.stdout)["candidates"] if r.returncode == 0 else None
+    if not listed or listed[0]["path"] != "doc.txt" or listed[0]["id"] != cand["id"]:
+        h.fail("qis show conflict does not list the candidate: %r" % r.stdout)
     mine = [x for x in conflicts(b)[0]["candidates"] if x["mine"]]
     if len(mine) != 1:
         h.fail("b does not see its own candidate as its own")
