@@ -224,6 +224,30 @@ static void load_ignore(struct root_watch *w)
 
 static void scan_root(struct qic_root *r);
 
+/* A rename the watcher paired: one move proposal when the index knows the old name (the
+ * content is on the server already), else both names are looked at as changes. A rename
+ * this client made itself while applying a server's move is already in the index. */
+static void on_renamed(struct qic_root *r, const char *from, const char *to, bool is_dir)
+{
+	struct qic_engine *e = r->e;
+	switch (qic_move_propose(r, e->authed ? e->conn : NULL, from, to, is_dir)) {
+	case QIC_MOVE_STARTED: return;
+	case QIC_MOVE_KNOWN:
+		if (is_dir)
+			qic_root_scan_below(r, to);
+		else
+			qic_mark_dirty(r, to);
+		return;
+	case QIC_MOVE_NO: break;
+	}
+	/* The old path becomes a tombstone, the new one a proposal whose chunks the server
+	 * already holds; a directory moves with everything below it. */
+	qic_mark_dirty(r, from);
+	qic_mark_dirty(r, to);
+	if (is_dir)
+		qic_engine_rescan(e);
+}
+
 static void on_watch(void *arg, const struct qs_watch_event *ev)
 {
 	struct root_watch *w = arg;
@@ -236,14 +260,7 @@ static void on_watch(void *arg, const struct qs_watch_event *ev)
 			scan_root(w->r);
 		}
 		break;
-	case QS_WATCH_RENAMED:
-		/* The old path becomes a tombstone, the new one a proposal whose chunks the server
-		 * already holds; a directory moves with everything below it. */
-		qic_mark_dirty(w->r, ev->from->str);
-		qic_mark_dirty(w->r, ev->path->str);
-		if (ev->is_dir)
-			qic_engine_rescan(w->r->e);
-		break;
+	case QS_WATCH_RENAMED: on_renamed(w->r, ev->from->str, ev->path->str, ev->is_dir); break;
 	case QS_WATCH_RESCAN:
 		qs_info("client", "event=rescan root=%s reason=watcher", w->r->dir);
 		qic_engine_rescan(w->r->e);
@@ -391,6 +408,27 @@ static void scan_root(struct qic_root *r)
 		if (sc.seen.slots != NULL && sc.seen.slots[i].val != NULL)
 			qs_free(sc.seen.slots[i].val);
 	qs_htab_release(&sc.seen);
+}
+
+void qic_root_scan_below(struct qic_root *r, const char *path)
+{
+	qic_mark_dirty(r, path);
+	if (r->paused)
+		return;
+	struct qs_path start;
+	if (qs_path_init(&start, path, strlen(path)) != 0)
+		return;
+	struct scan_ctx sc = {.r = r};
+	qs_htab_init(&sc.seen);
+	struct qs_scan_ops ops = {.on_entry = scan_entry};
+	int rc = qs_scan_tree(r->dir_fd, &start, r->ignore, &ops, &sc);
+	if (rc != 0 && rc != QS_ENOENT)
+		qic_engine_rescan(r->e); /* moved again meanwhile, or unreadable: look at all */
+	for (size_t i = 0; i < sc.seen.cap; i++)
+		if (sc.seen.slots != NULL && sc.seen.slots[i].val != NULL)
+			qs_free(sc.seen.slots[i].val);
+	qs_htab_release(&sc.seen);
+	qs_path_release(&start);
 }
 
 int qic_engine_confirm(struct qic_engine *e, const char *dir)
@@ -727,6 +765,12 @@ static void full_scan(struct qic_engine *e, struct qic_root *r)
 		qs_free(f.paths[k]);
 	qs_free(f.paths);
 	qs_free(f.es);
+}
+
+void qic_root_full_scan(struct qic_root *r)
+{
+	if (r->e->authed && r->e->conn != NULL)
+		full_scan(r->e, r);
 }
 
 static void resync(struct qic_engine *e)
@@ -1200,6 +1244,8 @@ void qic_engine_status(struct qic_engine *e, struct qic_status *out)
 	out->in_flight = e->in_flight;
 	out->uploaded = e->uploaded;
 	out->downloaded = e->downloaded;
+	if (e->quic != NULL)
+		qs_quic_client_traffic(e->quic, &out->bytes_sent, &out->bytes_received);
 }
 
 struct count_ctx {

@@ -62,6 +62,12 @@ int qic_index_delete(struct qic_root *r, const char *path);
 /* Calls fn for each entry of r in path byte order; fn returning nonzero stops. */
 typedef int (*qic_index_fn)(void *arg, const char *path, const struct qic_entry *e);
 int qic_index_each(struct qic_root *r, qic_index_fn fn, void *arg);
+/* The same for the entries at or below dir. */
+int qic_index_each_below(struct qic_root *r, const char *dir, qic_index_fn fn, void *arg);
+/* Moves the entries of from and everything below it to to (a rename), dropping first
+ * whatever the index held at or below to (the caller made sure it may go). Errors:
+ * QS_ENOENT (nothing at from), QS_EINVAL, QS_EPATH_TOO_LONG, QS_EIO. */
+int qic_index_move(struct qic_root *r, const char *from, const char *to);
 /* Client settings (server address, id, token...). get: QS_ENOENT when unset. */
 int qic_setting_get(struct qic_engine *e, const char *key, char *out, size_t cap);
 int qic_setting_set(struct qic_engine *e, const char *key, const char *value);
@@ -90,6 +96,26 @@ struct qic_root *qic_root_by_id(struct qic_engine *e, uint64_t root_id);
 int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
 		void (*done)(struct qic_root *r, const char *path, int err, void *arg), void *arg,
 		bool *started);
+
+/* Moves (move.c; docs/client.md, "moves"). A rename seen by the watcher: proposes it as a
+ * move (PLEASE_SYNC with moved_from) when the index knows from and conn is usable.
+ * QIC_MOVE_STARTED: the proposal runs and handles the outcome (falling back to a delete
+ * plus a create when refused); QIC_MOVE_KNOWN: the index already holds to and not from
+ * (a move this client received); QIC_MOVE_NO: the caller handles the paths as changes. */
+enum qic_move_start { QIC_MOVE_NO, QIC_MOVE_STARTED, QIC_MOVE_KNOWN };
+enum qic_move_start qic_move_propose(struct qic_root *r, struct qs_conn *conn, const char *from,
+				     const char *to, bool is_dir);
+/* After a move from -> to was applied (by the server, and on disk here): renames the index
+ * subtree and records each moved path's new version (moved: n entries whose paths must be
+ * to or below it) where the index holds the same content; *stale tells that some entry
+ * did not match (the caller asks the server for a FULL_SCAN). Errors: those of
+ * qic_index_move, QS_EPROTO (a path outside to). */
+int qic_move_record(struct qic_root *r, const char *from, const char *to,
+		    Quics__ScanEntry *const *moved, size_t n, bool *stale);
+/* Engine services for moves: a FULL_SCAN of r with the server; a local scan of path and
+ * everything below it (queues what changed against the index). */
+void qic_root_full_scan(struct qic_root *r);
+void qic_root_scan_below(struct qic_root *r, const char *path);
 
 /* A directory deleted on the server still holds entries here: remove it once they are gone. */
 void qic_defer_rmdir(struct qic_root *r, const char *path);
@@ -138,6 +164,7 @@ struct qic_status {
 	const char *fingerprint; /* pinned */
 	uint64_t client_id;
 	uint64_t queued, in_flight, uploaded, downloaded;
+	uint64_t bytes_sent, bytes_received; /* sync protocol traffic (qs_quic_client_traffic) */
 };
 void qic_engine_status(struct qic_engine *e, struct qic_status *out);
 

@@ -178,6 +178,63 @@ int qic_index_each(struct qic_root *r, qic_index_fn fn, void *arg)
 	return qs_index_each(ix_of(r->e), r->root_id, NULL, each_one, &c);
 }
 
+int qic_index_each_below(struct qic_root *r, const char *dir, qic_index_fn fn, void *arg)
+{
+	struct qs_path p;
+	int rc = qs_path_init(&p, dir, strlen(dir));
+	if (rc != 0)
+		return rc;
+	struct each_ctx c = {fn, arg};
+	rc = qs_index_each(ix_of(r->e), r->root_id, &p, each_one, &c);
+	qs_path_release(&p);
+	return rc;
+}
+
+struct paths {
+	char **v;
+	size_t n, cap;
+};
+
+static int paths_add(void *arg, const char *path, const struct qic_entry *e)
+{
+	(void)e;
+	struct paths *ps = arg;
+	int rc = qs_array_reserve((void **)&ps->v, &ps->cap, ps->n + 1, sizeof(*ps->v));
+	if (rc == 0 && (ps->v[ps->n] = qs_strdup(path)) == NULL)
+		rc = QS_ENOMEM;
+	if (rc == 0)
+		ps->n++;
+	return rc;
+}
+
+int qic_index_move(struct qic_root *r, const char *from, const char *to)
+{
+	struct qs_path pf, pt;
+	struct paths old = {0};
+	int rc = qs_path_init(&pf, from, strlen(from));
+	if (rc != 0)
+		return rc;
+	rc = qs_path_init(&pt, to, strlen(to));
+	if (rc != 0) {
+		qs_path_release(&pf);
+		return rc;
+	}
+	struct qs_index *ix;
+	rc = ix_write(r->e, &ix);
+	if (rc == 0)
+		rc = qic_index_each_below(r, to, paths_add, &old);
+	for (size_t i = 0; rc == 0 && i < old.n; i++)
+		rc = qic_index_delete(r, old.v[i]);
+	if (rc == 0)
+		rc = qs_index_rename(ix, r->root_id, &pf, &pt);
+	for (size_t i = 0; i < old.n; i++)
+		qs_free(old.v[i]);
+	qs_free(old.v);
+	qs_path_release(&pf);
+	qs_path_release(&pt);
+	return rc;
+}
+
 int qic_setting_get(struct qic_engine *e, const char *key, char *out, size_t cap)
 {
 	struct qs_buf b;

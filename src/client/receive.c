@@ -47,6 +47,7 @@ struct recv {
 	struct qs_localfile_writer w;
 	bool writing, got_request, done;
 	bool force; /* FORCE_SYNC: a conflict choice or a rollback */
+	bool scan_after; /* a move taken the slow way: FULL_SCAN once answered */
 	struct qs_chunk_rx rx;
 	uint8_t *buf; /* one chunk, for local copies */
 };
@@ -86,6 +87,8 @@ static void send_result(struct recv *v, Quics__SyncOutcome outcome, int err, con
 	}
 	if (qs_tx_send_pb(v->tx, &r.base) != 0 || qs_tx_finish(v->tx) != 0)
 		qs_tx_cancel(v->tx, QS_QUIC_ERR_INTERNAL);
+	if (v->scan_after)
+		qic_root_full_scan(v->r); /* brings the old names' deletions and the rest */
 }
 
 static int send_want(struct recv *v)
@@ -440,6 +443,136 @@ static int start_file(struct recv *v, const Quics__FileState *st)
 	return rc;
 }
 
+/* ---- moves (docs/client.md, "moves") ---- */
+
+static int any_live_below(void *arg, const char *path, const struct qic_entry *e)
+{
+	const char *to = arg;
+	return strcmp(path, to) != 0 && e->content.kind != QS_KIND_TOMBSTONE;
+}
+
+/* Opens path's parent directory beneath the root; *name is its last component. */
+static int open_parent_of(struct qic_root *r, const char *path, int *fd, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	*name = slash != NULL ? slash + 1 : path;
+	char *parent = slash != NULL ? qs_strndup(path, (size_t)(slash - path)) : qs_strdup(".");
+	int rc = parent == NULL ? QS_ENOMEM
+				: qs_localfile_open(r->dir_fd, parent, O_RDONLY | O_DIRECTORY, fd);
+	qs_free(parent);
+	return rc;
+}
+
+/* Whether the local path is what the index entry e says (a file or symlink by its stat
+ * fingerprint, a directory by being one); *fp gets its fingerprint. */
+static bool local_is(struct qic_root *r, const char *path, const struct qic_entry *e,
+		     struct qs_fingerprint *fp)
+{
+	int dfd;
+	const char *name;
+	struct stat st;
+	if (open_parent_of(r, path, &dfd, &name) != 0)
+		return false;
+	bool present = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(dfd);
+	if (!present)
+		return false;
+	qs_fingerprint_from_stat(&st, fp);
+	if (e->content.kind == QS_KIND_DIR)
+		return S_ISDIR(st.st_mode);
+	return !S_ISDIR(st.st_mode) && qs_fingerprint_equal(fp, &e->fp);
+}
+
+/* Whether this client can take the move by renaming: moved_from is what the index says
+ * (same content as the pushed state, untouched locally), and the new name is free here or
+ * holds what the index says. *replace: the new name exists and is replaced. */
+static bool move_possible(struct recv *v, const char *from, bool *replace)
+{
+	struct qic_entry fe;
+	struct qs_fingerprint fp;
+	if (qic_index_get(v->r, from, &fe) != 0)
+		return false;
+	bool ok = fe.content.kind != QS_KIND_TOMBSTONE && !fe.conflicted &&
+		  qs_content_equal(&fe.content, &v->content) && local_is(v->r, from, &fe, &fp);
+	qic_entry_release(&fe);
+	if (!ok || qic_index_each_below(v->r, v->path, any_live_below, v->path) != 0)
+		return false;
+	int dfd;
+	const char *name;
+	struct stat st;
+	if (make_parents(v) != 0 || open_parent_dir(v, &dfd, &name) != 0)
+		return false;
+	bool present = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(dfd);
+	*replace = present;
+	if (!present)
+		return true;
+	return v->have_entry && v->entry.content.kind != QS_KIND_TOMBSTONE &&
+	       !v->entry.conflicted &&
+	       (v->entry.content.kind == QS_KIND_DIR) == (v->kind == QS_KIND_DIR) &&
+	       local_is(v->r, v->path, &v->entry, &fp);
+}
+
+/* Renames from to v->path on disk (never replacing anything unless *replace) and records
+ * the move in the index. *applied is false when this client cannot take the move that way
+ * (then nothing changed and the caller applies v->path as a new version). */
+static int try_move(struct recv *v, const Quics__MustSyncRequest *req, bool *applied)
+{
+	*applied = false;
+	const char *from = req->moved_from;
+	size_t tlen = strlen(v->path);
+	if (qs_path_check(from, strlen(from)) != 0 || strcmp(from, v->path) == 0)
+		return QS_EPROTO;
+	for (size_t i = 0; i < req->n_moved; i++) {
+		const char *p = req->moved[i]->path;
+		if (qs_path_check(p, strlen(p)) != 0 || strncmp(p, v->path, tlen) != 0 ||
+		    (p[tlen] != '\0' && p[tlen] != '/'))
+			return QS_EPROTO;
+	}
+	bool replace = false;
+	if (!move_possible(v, from, &replace))
+		return 0;
+	int fdf, fdt;
+	const char *nf, *nt;
+	int rc = open_parent_of(v->r, from, &fdf, &nf);
+	if (rc != 0)
+		return 0;
+	rc = open_parent_dir(v, &fdt, &nt);
+	if (rc != 0) {
+		close(fdf);
+		return 0;
+	}
+	struct stat st;
+	bool moved = renameat2(fdf, nf, fdt, nt, replace ? 0 : RENAME_NOREPLACE) == 0;
+	bool restat = moved && fstatat(fdt, nt, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fdf);
+	close(fdt);
+	if (!moved)
+		return 0; /* changed under us: take the slow way */
+	*applied = true;
+	bool stale = false;
+	rc = qic_move_record(v->r, from, v->path, req->moved, req->n_moved, &stale);
+	struct qic_entry e;
+	if (rc == 0 && restat && qic_index_get(v->r, v->path, &e) == 0) {
+		/* A rename changes the inode's ctime only: keep the rest of the fingerprint. */
+		struct qs_fingerprint fp;
+		qs_fingerprint_from_stat(&st, &fp);
+		if (fp.inode == e.fp.inode && fp.size == e.fp.size &&
+		    fp.mtime_ns == e.fp.mtime_ns) {
+			e.fp = fp;
+			rc = qic_index_put(v->r, v->path, &e);
+		}
+		qic_entry_release(&e);
+	}
+	if (rc != 0) {
+		qic_engine_rescan(v->e);
+		stale = true;
+	}
+	if (stale)
+		qic_root_full_scan(v->r);
+	return rc;
+}
+
 /* ---- the transaction ---- */
 
 static void fail(struct recv *v, int rc)
@@ -482,6 +615,18 @@ static int on_request(struct recv *v, const Quics__MustSyncRequest *req)
 		send_want(v);
 		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_CURRENT, 0, NULL);
 		return 0;
+	}
+	if (req->moved_from[0] != '\0') {
+		bool applied;
+		rc = try_move(v, req, &applied);
+		if (rc != 0 || applied) {
+			if (rc == 0) {
+				send_want(v);
+				send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED, 0, NULL);
+			}
+			return rc;
+		}
+		v->scan_after = true;
 	}
 	bool matches;
 	rc = local_matches_index(v, &matches);

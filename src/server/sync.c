@@ -18,6 +18,35 @@
 #define SCAN_PAGE 1000
 #define PUSH_QUEUE_BYTES ((uint64_t)16 << 20)
 
+/* A move that was applied: every moved path at its new place, for the mover's answer and
+ * the MUST_SYNC fan-out (docs/wire.md, "moves"). */
+struct qis_move {
+	char *from;            /* the old name of the moved path */
+	uint64_t from_version; /* the version the mover saw; then the old name's tombstone */
+	char **paths;          /* new names: the moved path first, then below it */
+	uint64_t *versions;
+	uint8_t (*hashes)[QS_SHA256_LEN];
+	size_t n, cap;
+};
+
+static void move_release(struct qis_move *mv)
+{
+	for (size_t i = 0; i < mv->n; i++)
+		qs_free(mv->paths[i]);
+	qs_free(mv->paths);
+	qs_free(mv->versions);
+	qs_free(mv->hashes);
+	qs_free(mv->from);
+	memset(mv, 0, sizeof(*mv));
+}
+
+struct psync;
+static int push_move(struct qis_session *s, uint64_t root_id, const char *path,
+		     const struct qis_move *mv);
+static int psync_move_request(struct psync *p, const Quics__PleaseSyncRequest *req);
+static int psync_move_collect(struct psync *p);
+static void psync_move_finish(struct psync *p, const struct qs_meta_result *res);
+
 /* Group commit (DESIGN.md section 5): proposals whose chunks are in arrive within a
  * millisecond of each other are applied in one SQLite transaction after one sync of the chunk
  * store, then all are answered. "Acknowledged" still means durable. */
@@ -80,6 +109,7 @@ struct psync {
 	bool got_request, done;
 	bool queued; /* waiting in the group; freed by the flush */
 	struct psync *next_queued;
+	struct qis_move move; /* a move: move.from set */
 };
 
 static void psync_free(struct psync *p)
@@ -88,6 +118,7 @@ static void psync_free(struct psync *p)
 	qs_free(p->need);
 	qs_buf_release(&p->enc);
 	qs_chunk_rx_release(&p->rx);
+	move_release(&p->move);
 	qs_free(p);
 }
 
@@ -140,11 +171,25 @@ static void psync_fill_cmd(const struct psync *p, struct qs_meta_cmd *cmd)
 	cmd->u.put_version.file.size = p->size;
 	cmd->u.put_version.file.manifest = p->enc.data;
 	cmd->u.put_version.file.manifest_len = p->enc.len;
+	if (p->move.from != NULL) {
+		memset(&cmd->u, 0, sizeof(cmd->u));
+		cmd->type = QS_CMD_MOVE;
+		cmd->u.move.root_id = p->root_id;
+		cmd->u.move.from = p->move.from;
+		cmd->u.move.to = p->path;
+		cmd->u.move.from_version = p->move.from_version;
+		cmd->u.move.to_base_version = p->base_version;
+		cmd->u.move.content = p->content;
+	}
 }
 
 /* Answers a flushed proposal and tells the other clients (tx NULL: the client left). */
 static void psync_finish(struct psync *p, int rc, const struct qs_meta_result *res)
 {
+	if (p->move.from != NULL && rc == 0) {
+		psync_move_finish(p, res);
+		return;
+	}
 	if (p->tx != NULL) {
 		p->done = false;
 		if (rc != 0)
@@ -193,6 +238,9 @@ static void group_flush(struct qis_group *g)
 			struct qs_meta_cmd cmd;
 			psync_fill_cmd(p, &cmd);
 			rcs[i] = qs_meta_apply(d->meta, &cmd, &res[i]);
+			if (rcs[i] == 0 && p->move.from != NULL)
+				rcs[i] =
+					psync_move_collect(p); /* before later commands change it */
 		}
 		rc = qs_meta_group_commit(d->meta);
 	}
@@ -292,6 +340,8 @@ static int psync_request(struct psync *p, const Quics__PleaseSyncRequest *req)
 	p->path = qs_strdup(req->path);
 	if (p->path == NULL)
 		return QS_ENOMEM;
+	if (req->moved_from[0] != '\0')
+		return psync_move_request(p, req);
 	const Quics__FileState *st = req->state;
 	p->kind = (enum qs_kind)qs_filestate_kind(st->kind);
 	p->mode = st->mode;
@@ -570,10 +620,36 @@ static const struct qs_tx_ops push_ops = {
 	.on_close = push_on_close,
 };
 
-/* Opens MUST_SYNC toward session s for the current entry of root/path, or FORCE_SYNC when
- * force_reason is not 0 (then by_client is who made the choice). */
-static int push_to(struct qis_session *s, uint64_t root_id, const char *path, int force_reason,
-		   uint64_t by_client)
+/* The moved list as ScanEntry messages (pointing into mv); caller frees both arrays. */
+static int move_entries(const struct qis_move *mv, Quics__ScanEntry **es_out,
+			Quics__ScanEntry ***ps_out)
+{
+	Quics__ScanEntry *es = qs_calloc(mv->n + 1, sizeof(*es));
+	Quics__ScanEntry **ps = qs_calloc(mv->n + 1, sizeof(*ps));
+	if (es == NULL || ps == NULL) {
+		qs_free(es);
+		qs_free(ps);
+		return QS_ENOMEM;
+	}
+	for (size_t i = 0; i < mv->n; i++) {
+		Quics__ScanEntry init = QUICS__SCAN_ENTRY__INIT;
+		es[i] = init;
+		es[i].path = mv->paths[i];
+		es[i].version = mv->versions[i];
+		es[i].hash.data = mv->hashes[i];
+		es[i].hash.len = QS_SHA256_LEN;
+		ps[i] = &es[i];
+	}
+	*es_out = es;
+	*ps_out = ps;
+	return 0;
+}
+
+/* Opens MUST_SYNC toward session s for the current entry of root/path (mv: as the move's
+ * announcement), or FORCE_SYNC when force_reason is not 0 (then by_client is who made the
+ * choice). */
+static int push_to_ex(struct qis_session *s, uint64_t root_id, const char *path,
+		      const struct qis_move *mv, int force_reason, uint64_t by_client)
 {
 	struct qis_daemon *d = s->d;
 	struct qs_version_entry e;
@@ -602,7 +678,7 @@ static int push_to(struct qis_session *s, uint64_t root_id, const char *path, in
 	/* Small files travel inline so the client needs no second round trip. */
 	uint8_t *inl = NULL;
 	size_t inl_len = 0;
-	if (rc == 0 && e.content.kind == QS_KIND_FILE && p->manifest.count == 1 &&
+	if (rc == 0 && mv == NULL && e.content.kind == QS_KIND_FILE && p->manifest.count == 1 &&
 	    p->manifest.size_bytes <= QS_WIRE_INLINE_MAX &&
 	    qs_chunks_get(d->chunks, p->manifest.chunks[0].sha256, &inl, &inl_len) != 0)
 		inl = NULL;
@@ -619,12 +695,24 @@ static int push_to(struct qis_session *s, uint64_t root_id, const char *path, in
 		req.state = freq.state = &fs.st;
 		freq.reason = (Quics__ForceReason)force_reason;
 		freq.modified_by = by_client;
-		rc = qs_conn_open_tx(s->conn, force_reason ? "FORCE_SYNC" : "MUST_SYNC", &push_ops,
-				     p, &p->tx);
+		Quics__ScanEntry *es = NULL, **ps = NULL;
+		if (mv != NULL)
+			rc = move_entries(mv, &es, &ps);
+		if (rc == 0 && mv != NULL) {
+			req.moved_from = mv->from;
+			req.moved_from_version = mv->from_version + 1;
+			req.n_moved = mv->n;
+			req.moved = ps;
+		}
+		if (rc == 0)
+			rc = qs_conn_open_tx(s->conn, force_reason ? "FORCE_SYNC" : "MUST_SYNC",
+					     &push_ops, p, &p->tx);
 		if (rc == 0 &&
 		    (rc = qs_tx_send_pb(p->tx, force_reason ? &freq.base : &req.base)) != 0)
 			qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
 		qs_filestate_out_release(&fs);
+		qs_free(es);
+		qs_free(ps);
 		if (rc == 0)
 			p = NULL; /* owned by the transaction now */
 	}
@@ -636,6 +724,17 @@ static int push_to(struct qis_session *s, uint64_t root_id, const char *path, in
 	return rc;
 }
 
+static int push_to(struct qis_session *s, uint64_t root_id, const char *path)
+{
+	return push_to_ex(s, root_id, path, NULL, 0, 0);
+}
+
+static int push_move(struct qis_session *s, uint64_t root_id, const char *path,
+		     const struct qis_move *mv)
+{
+	return push_to_ex(s, root_id, path, mv, 0, 0);
+}
+
 void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
 		      const char *path)
 {
@@ -643,7 +742,7 @@ void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_
 		if (s->client_id == 0 || s->client_id == from_client ||
 		    !qs_meta_is_member(d->meta, s->client_id, root_id))
 			continue;
-		int rc = push_to(s, root_id, path, 0, 0);
+		int rc = push_to(s, root_id, path);
 		if (rc != 0)
 			qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
 				(unsigned long long)s->client_id, path, qs_strerror(rc));
@@ -656,10 +755,126 @@ void qis_push_forced(struct qis_daemon *d, uint64_t by_client, uint64_t root_id,
 	for (struct qis_session *s = d->sessions; s != NULL; s = s->next) {
 		if (s->client_id == 0 || !qs_meta_is_member(d->meta, s->client_id, root_id))
 			continue;
-		int rc = push_to(s, root_id, path, reason, by_client);
+		int rc = push_to_ex(s, root_id, path, NULL, reason, by_client);
 		if (rc != 0)
 			qs_warn("server", "event=force_failed client=%llu path=\"%s\" err=%s",
 				(unsigned long long)s->client_id, path, qs_strerror(rc));
+	}
+}
+
+/* ---- moves (PLEASE_SYNC with moved_from; docs/wire.md, "moves") ------------------------ */
+
+/* A move needs no chunks: the server holds the moved content already. It is decided again
+ * by the MOVE command in the group commit; this early check only spares the group a proposal
+ * that is stale already. */
+static int psync_move_request(struct psync *p, const Quics__PleaseSyncRequest *req)
+{
+	struct qis_daemon *d = p->s->d;
+	size_t flen = strlen(req->moved_from), tlen = strlen(p->path);
+	int rc = qs_path_check(req->moved_from, flen);
+	if (rc != 0)
+		return rc;
+	size_t shorter = flen < tlen ? flen : tlen;
+	if (strcmp(req->moved_from, p->path) == 0 ||
+	    (memcmp(req->moved_from, p->path, shorter) == 0 &&
+	     (flen < tlen ? p->path[flen] : req->moved_from[tlen]) == '/'))
+		return QS_EINVAL; /* one inside the other */
+	const Quics__FileState *st = req->state;
+	p->kind = (enum qs_kind)qs_filestate_kind(st->kind);
+	rc = qs_filestate_content(st, &p->content, &p->enc);
+	if (rc != 0)
+		return rc;
+	p->move.from = qs_strdup(req->moved_from);
+	if (p->move.from == NULL)
+		return QS_ENOMEM;
+	p->move.from_version = req->moved_from_version;
+	struct qs_version_entry cur;
+	rc = qs_meta_entry(d->meta, p->root_id, p->move.from, &cur, NULL, NULL);
+	if (rc != 0)
+		return rc;
+	if (cur.version != p->move.from_version || !qs_content_equal(&cur.content, &p->content))
+		return QS_ECONFLICT;
+	psync_commit(p);
+	return 0;
+}
+
+static int move_add(void *arg, const struct qs_meta_version_info *v)
+{
+	struct qis_move *mv = arg;
+	if (mv->n == mv->cap) {
+		size_t cap = mv->cap ? mv->cap * 2 : 64;
+		char **np = qs_realloc(mv->paths, cap * sizeof(*np));
+		if (np != NULL)
+			mv->paths = np;
+		uint64_t *nv = qs_realloc(mv->versions, cap * sizeof(*nv));
+		if (nv != NULL)
+			mv->versions = nv;
+		uint8_t(*nh)[QS_SHA256_LEN] = qs_realloc(mv->hashes, cap * sizeof(*nh));
+		if (nh != NULL)
+			mv->hashes = nh;
+		if (np == NULL || nv == NULL || nh == NULL)
+			return QS_ENOMEM;
+		mv->cap = cap;
+	}
+	mv->paths[mv->n] = qs_strdup(v->path);
+	if (mv->paths[mv->n] == NULL)
+		return QS_ENOMEM;
+	mv->versions[mv->n] = v->version;
+	memcpy(mv->hashes[mv->n], v->content.hash, QS_SHA256_LEN);
+	mv->n++;
+	return 0;
+}
+
+/* Right after the MOVE command applied (inside the group): the moved paths at their new
+ * places. Nothing was live below the new name before, so everything live there now moved. */
+static int psync_move_collect(struct psync *p)
+{
+	struct qs_meta *m = p->s->d->meta;
+	struct qs_meta_version_info v;
+	int rc = qs_meta_entry_info(m, p->root_id, p->path, &v);
+	if (rc == 0)
+		rc = move_add(&p->move, &v);
+	if (rc == 0 && p->kind == QS_KIND_DIR)
+		rc = qs_meta_entries_below(m, p->root_id, p->path, NULL, false, QS_META_MOVE_MAX,
+					   move_add, &p->move);
+	return rc;
+}
+
+/* Answers the mover with every moved path's new version and tells the other clients. */
+static void psync_move_finish(struct psync *p, const struct qs_meta_result *res)
+{
+	if (p->tx != NULL) {
+		Quics__PleaseSyncResponse resp = QUICS__PLEASE_SYNC_RESPONSE__INIT;
+		Quics__PleaseSyncResponse__Accepted acc =
+			QUICS__PLEASE_SYNC_RESPONSE__ACCEPTED__INIT;
+		Quics__ScanEntry *es = NULL, **ps = NULL;
+		p->done = false;
+		int rc = move_entries(&p->move, &es, &ps);
+		if (rc == 0) {
+			acc.version = res->decision.version;
+			acc.n_moved = p->move.n;
+			acc.moved = ps;
+			resp.result_case = QUICS__PLEASE_SYNC_RESPONSE__RESULT_ACCEPTED;
+			resp.accepted = &acc;
+			psync_reply(p, &resp);
+		} else {
+			psync_error(p, rc, "cannot list the moved paths");
+		}
+		qs_free(es);
+		qs_free(ps);
+	}
+	struct qis_daemon *d = p->s->d;
+	qs_info("server", "event=move client=%llu root=%llu from=\"%s\" path=\"%s\" paths=%zu",
+		(unsigned long long)p->client_id, (unsigned long long)p->root_id, p->move.from,
+		p->path, p->move.n);
+	for (struct qis_session *s = d->sessions; s != NULL; s = s->next) {
+		if (s->client_id == 0 || s->client_id == p->client_id ||
+		    !qs_meta_is_member(d->meta, s->client_id, p->root_id))
+			continue;
+		int rc = push_move(s, p->root_id, p->path, &p->move);
+		if (rc != 0)
+			qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
+				(unsigned long long)s->client_id, p->path, qs_strerror(rc));
 	}
 }
 
@@ -750,7 +965,7 @@ static int scan_send_pages(struct scan *sc)
 static void scan_push(struct scan *sc, size_t i)
 {
 	const struct scan_entry *e = &sc->e[i];
-	if (push_to(sc->s, sc->root_id, e->path, 0, 0) != 0)
+	if (push_to(sc->s, sc->root_id, e->path) != 0)
 		qs_warn("server", "event=scan_push_failed path=\"%s\"", e->path);
 }
 

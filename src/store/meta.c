@@ -683,6 +683,8 @@ static bool put_fields_valid(const struct qs_meta_cmd *c)
 }
 
 static int prepare_once(struct qs_meta *m, const char *sql, sqlite3_stmt **out);
+static int entry_row(sqlite3_stmt *s, struct qs_version_entry *e, struct qs_meta_file *f,
+		     uint8_t **manifest);
 
 /* Records the chunks of a file version as referenced by its root. */
 static int root_chunks_add(struct qs_meta *m, const struct qs_meta_cmd *c)
@@ -891,6 +893,251 @@ static int apply_resolve(struct qs_meta *m, const struct qs_meta_cmd *c, struct 
 	return rc;
 }
 
+/* ---- MOVE ---- */
+
+/* One path a move takes: its current row below (or at) from, and its new name. */
+struct move_item {
+	char *from_path, *to_path;
+	uint64_t from_version, to_version; /* to_version: the new version at to_path */
+	struct qs_meta_file file;
+	uint8_t *manifest; /* owned copy; file.manifest points into it */
+};
+
+struct move_plan {
+	struct move_item *items;
+	size_t n, cap;
+	size_t path_bytes;
+};
+
+static void move_plan_release(struct move_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		qs_free(p->items[i].from_path);
+		qs_free(p->items[i].to_path);
+		qs_free(p->items[i].manifest);
+	}
+	qs_free(p->items);
+}
+
+/* Is b below a (a proper descendant, as strings)? */
+static bool path_below(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	return strncmp(a, b, la) == 0 && b[la] == '/';
+}
+
+/* Adds the row of from_path (version, file fields) to the plan, renamed to to_prefix +
+ * the part of from_path after from_len bytes. Errors: QS_E2BIG, QS_EPATH_TOO_LONG,
+ * QS_ENOMEM. */
+static int move_plan_add(struct move_plan *p, const char *from_path, size_t from_len,
+			 const char *to_prefix, uint64_t version, const struct qs_meta_file *f)
+{
+	size_t tail = strlen(from_path) - from_len, tlen = strlen(to_prefix);
+	if (tlen + tail > QS_PATH_MAX)
+		return QS_EPATH_TOO_LONG;
+	if (p->n >= QS_META_MOVE_MAX || p->path_bytes + tlen + tail > QS_META_MOVE_MAX_PATH_BYTES)
+		return QS_E2BIG;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		struct move_item *ni = qs_realloc(p->items, cap * sizeof(*ni));
+		if (!ni)
+			return QS_ENOMEM;
+		p->items = ni;
+		p->cap = cap;
+	}
+	struct move_item *it = &p->items[p->n];
+	memset(it, 0, sizeof(*it));
+	it->from_path = qs_strdup(from_path);
+	it->to_path = qs_malloc(tlen + tail + 1);
+	if (f->manifest_len > 0)
+		it->manifest = qs_malloc(f->manifest_len);
+	if (!it->from_path || !it->to_path || (f->manifest_len > 0 && !it->manifest)) {
+		qs_free(it->from_path);
+		qs_free(it->to_path);
+		qs_free(it->manifest);
+		return QS_ENOMEM;
+	}
+	memcpy(it->to_path, to_prefix, tlen);
+	memcpy(it->to_path + tlen, from_path + from_len, tail + 1);
+	it->from_version = version;
+	it->file = *f;
+	if (f->manifest_len > 0) {
+		memcpy(it->manifest, f->manifest, f->manifest_len);
+		it->file.manifest = it->manifest;
+	}
+	p->n++;
+	p->path_bytes += tlen + tail;
+	return 0;
+}
+
+/* The live entries strictly below from, in path byte order ('/' + 1 is '0'). */
+static int move_plan_children(struct qs_meta *m, uint64_t root_id, const char *from, const char *to,
+			      struct move_plan *p)
+{
+	size_t flen = strlen(from);
+	char *lo = qs_malloc(flen + 2), *hi = qs_malloc(flen + 2);
+	sqlite3_stmt *s = NULL;
+	int rc = !lo || !hi ? QS_ENOMEM : 0;
+	if (!rc) {
+		memcpy(lo, from, flen);
+		memcpy(hi, from, flen);
+		lo[flen] = '/';
+		hi[flen] = '0';
+		lo[flen + 1] = hi[flen + 1] = '\0';
+		rc = prepare_once(
+			m,
+			"SELECT version, kind, content_hash, mode, mtime_ns, size, manifest,"
+			" path FROM entries WHERE root = ?1 AND path > ?2 AND path < ?3"
+			" AND kind != 0 ORDER BY path",
+			&s);
+	}
+	if (!rc) {
+		sqlite3_bind_int64(s, 1, (int64_t)root_id);
+		sqlite3_bind_text(s, 2, lo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, hi, -1, SQLITE_STATIC);
+	}
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct qs_version_entry e;
+		struct qs_meta_file f;
+		uint8_t *man = NULL;
+		memset(&f, 0, sizeof(f));
+		const char *path = (const char *)sqlite3_column_text(s, 7);
+		rc = path ? entry_row(s, &e, &f, &man) : QS_EIO;
+		if (!rc)
+			rc = move_plan_add(p, path, flen, to, e.version, &f);
+		qs_free(man);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "move children");
+	sqlite3_finalize(s);
+	qs_free(lo);
+	qs_free(hi);
+	return rc;
+}
+
+/* Binds the 11 FILE_COLUMNS for path/version with file f. */
+static void bind_row(sqlite3_stmt *s, const struct qs_meta_cmd *c, const char *path,
+		     uint64_t version, const struct qs_meta_file *f)
+{
+	static const uint8_t zero_hash[QS_CONTENT_HASH_LEN];
+	sqlite3_bind_int64(s, 1, (int64_t)c->u.move.root_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)version);
+	sqlite3_bind_int(s, 4, (int)f->content.kind);
+	sqlite3_bind_blob(s, 5, kind_has_hash(f->content.kind) ? f->content.hash : zero_hash,
+			  QS_CONTENT_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (int64_t)f->mode);
+	sqlite3_bind_int64(s, 7, f->mtime_ns);
+	sqlite3_bind_int64(s, 8, (int64_t)f->size);
+	if (f->manifest_len > 0)
+		sqlite3_bind_blob64(s, 9, f->manifest, f->manifest_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 10, (int64_t)c->client_id);
+	sqlite3_bind_int64(s, 11, c->now_unix_ms);
+}
+
+static int row_store(struct qs_meta *m, const struct qs_meta_cmd *c, const char *path,
+		     uint64_t version, const struct qs_meta_file *f)
+{
+	bind_row(stmt(m, ST_VERSION_INSERT), c, path, version, f);
+	int rc = stmt_exec(m, ST_VERSION_INSERT, "version insert");
+	if (!rc) {
+		bind_row(stmt(m, ST_ENTRY_UPSERT), c, path, version, f);
+		rc = stmt_exec(m, ST_ENTRY_UPSERT, "entry upsert");
+	}
+	return rc;
+}
+
+/* Checks every new name is free (absent or a tombstone), gives it its version, then writes
+ * each moved path: the row at its new name and a tombstone at its old one. */
+static int move_plan_apply(struct qs_meta *m, const struct qs_meta_cmd *c, struct move_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct qs_version_entry cur;
+		int rc = entry_head(m, c->u.move.root_id, p->items[i].to_path, &cur);
+		if (rc)
+			return rc;
+		if (i > 0 && cur.content.kind != QS_KIND_TOMBSTONE)
+			return QS_ECONFLICT; /* something lives below to already */
+		if (cur.version >= (uint64_t)INT64_MAX ||
+		    p->items[i].from_version >= (uint64_t)INT64_MAX)
+			return QS_E2BIG;
+		if (i > 0)
+			p->items[i].to_version = cur.version + 1;
+	}
+	struct qs_meta_file tomb;
+	memset(&tomb, 0, sizeof(tomb));
+	tomb.content.kind = QS_KIND_TOMBSTONE;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct move_item *it = &p->items[i];
+		int rc = row_store(m, c, it->to_path, it->to_version, &it->file);
+		if (!rc)
+			rc = row_store(m, c, it->from_path, it->from_version + 1, &tomb);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static bool move_fields_valid(const struct qs_meta_cmd *c)
+{
+	const char *from = c->u.move.from, *to = c->u.move.to;
+	if (!from || !to || qs_path_check(from, strnlen(from, QS_PATH_MAX + 1)) != 0 ||
+	    qs_path_check(to, strnlen(to, QS_PATH_MAX + 1)) != 0)
+		return false;
+	return strcmp(from, to) != 0 && !path_below(from, to) && !path_below(to, from) &&
+	       qs_content_valid(&c->u.move.content);
+}
+
+static int apply_move(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_meta_result *r)
+{
+	uint64_t root_id = c->u.move.root_id;
+	bool member = false;
+	int rc = client_and_root(m, c->client_id, root_id);
+	if (!rc)
+		rc = member_check(m, c->client_id, root_id, &member);
+	if (rc)
+		return rc;
+	if (!member)
+		return QS_EACCES;
+	if (!move_fields_valid(c))
+		return QS_EINVAL;
+	struct qs_version_entry from, to;
+	struct qs_meta_file f;
+	uint8_t *man = NULL;
+	rc = qs_meta_entry(m, root_id, c->u.move.from, &from, &f, &man);
+	if (!rc)
+		rc = entry_head(m, root_id, c->u.move.to, &to);
+	if (rc) {
+		qs_free(man);
+		return rc;
+	}
+	struct qs_decision d;
+	struct qs_proposal prop = {c->u.move.to_base_version, from.content};
+	bool ok = from.version == c->u.move.from_version && from.version > 0 &&
+		  from.content.kind != QS_KIND_TOMBSTONE &&
+		  qs_content_equal(&from.content, &c->u.move.content) &&
+		  qs_version_decide(&to, &prop, &d) == 0 && d.verdict == QS_VERDICT_FAST_FORWARD;
+	struct move_plan plan = {0};
+	rc = ok ? move_plan_add(&plan, c->u.move.from, strlen(c->u.move.from), c->u.move.to,
+				from.version, &f)
+		: QS_ECONFLICT;
+	qs_free(man);
+	if (!rc) {
+		plan.items[0].to_version = d.version;
+		if (from.content.kind == QS_KIND_DIR)
+			rc = move_plan_children(m, root_id, c->u.move.from, c->u.move.to, &plan);
+	}
+	if (!rc)
+		rc = move_plan_apply(m, c, &plan);
+	move_plan_release(&plan);
+	if (!rc)
+		rc = command_log(m, c, c->client_id, root_id, c->u.move.to, d.version);
+	if (!rc)
+		r->decision = d;
+	return rc;
+}
+
 static int apply_command(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_meta_result *r)
 {
 	switch (c->type) {
@@ -901,6 +1148,7 @@ static int apply_command(struct qs_meta *m, const struct qs_meta_cmd *c, struct 
 	case QS_CMD_PUT_VERSION: return apply_put_version(m, c, r);
 	case QS_CMD_SET_SERVER_PASSWORD: return apply_set_server_password(m, c);
 	case QS_CMD_RESOLVE_CONFLICT: return apply_resolve(m, c, r);
+	case QS_CMD_MOVE: return apply_move(m, c, r);
 	default: return QS_EINVAL;
 	}
 }

@@ -33,7 +33,13 @@ enum qs_meta_cmd_type {
 	/* the user's choice for a conflicted path: a candidate (or the server's version)
 	 * becomes version + 1 and every candidate of the path is dropped */
 	QS_CMD_RESOLVE_CONFLICT = 7,
+	QS_CMD_MOVE = 8, /* a path (a directory with everything below it) takes a new name */
 };
+
+/* A move applies to at most this many paths (the directory and everything below it), whose
+ * new names total at most QS_META_MOVE_MAX_PATH_BYTES: the reply listing them fits one MSG. */
+#define QS_META_MOVE_MAX 10000
+#define QS_META_MOVE_MAX_PATH_BYTES ((size_t)2 << 20)
 
 /* A file version's stored form: content identity (kind + hash), metadata, and the encoded
  * manifest (core/manifest.h encoding; empty for dirs/tombstones) or symlink target. */
@@ -78,13 +84,27 @@ struct qs_meta_cmd {
 			uint64_t candidate_id;   /* 0: keep the server's content */
 			uint64_t server_version; /* the version the user saw (else QS_ECONFLICT) */
 		} resolve;
+		/* "to is what from was": from's current entry must have from_version and
+		 * content (what the mover last agreed); to must be a fast-forward from
+		 * to_base_version with that content; a directory's live entries below from
+		 * move below to, where nothing may be live. Every moved path gets a new
+		 * version at its new place (the same row but modified_by and accepted time) and
+		 * a tombstone at its old place. */
+		struct {
+			uint64_t root_id;
+			const char *from, *to; /* borrowed, validated (base/path.h) */
+			uint64_t from_version;
+			uint64_t to_base_version;
+			struct qs_content content;
+		} move;
 	} u;
 };
 
 struct qs_meta_result {
 	uint64_t id;                 /* REGISTER_CLIENT: client id; REGISTER_ROOT: root id */
 	struct qs_decision decision; /* PUT_VERSION: verdict and the resulting/current version;
-					RESOLVE_CONFLICT: the new version */
+					RESOLVE_CONFLICT: the new version;
+					MOVE: fast-forward and to's new version */
 	/* PUT_VERSION with a CONFLICT verdict: the candidate that now holds the proposal (the
 	 * client's earlier candidate for the path, updated, or a new one). */
 	uint64_t candidate_id;
@@ -108,6 +128,10 @@ int qs_meta_schema_version(struct qs_meta *m);
  * longer than 255 bytes, not UTF-8 or with control characters; an empty or unterminated
  * password hash; an invalid path; a manifest for a dir/tombstone; size above INT64_MAX; an
  * unknown command type), QS_E2BIG (the new version would pass INT64_MAX), QS_ENOSPC.
+ * MOVE also fails with QS_ECONFLICT (from is not at from_version with that content, to is
+ * not a fast-forward, or a live entry is below to), QS_E2BIG (more than QS_META_MOVE_MAX
+ * paths or QS_META_MOVE_MAX_PATH_BYTES of new names), QS_EPATH_TOO_LONG (a new name would
+ * pass QS_PATH_MAX) and QS_EINVAL (from equals to, or one is inside the other).
  * JOIN_ROOT of a member and LEAVE_ROOT of a non-member succeed and change nothing (retries
  * get the same answer); the root password is checked by the caller before JOIN_ROOT.
  * Commands that changed something are appended to the commands log (docs/store.md). */

@@ -1336,6 +1336,152 @@ static void test_admin_history(void **state)
 	assert_int_equal(v.version, 0x5a5a5a5a5a5a5a5aULL);
 }
 
+static struct qs_meta_cmd cmd_move(uint64_t client, uint64_t root, const char *from,
+				   uint64_t from_version, const char *to, uint64_t to_base,
+				   enum qs_kind kind, uint8_t content_id)
+{
+	struct qs_meta_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_MOVE;
+	c.now_unix_ms = 9000;
+	c.client_id = client;
+	c.u.move.root_id = root;
+	c.u.move.from = from;
+	c.u.move.to = to;
+	c.u.move.from_version = from_version;
+	c.u.move.to_base_version = to_base;
+	c.u.move.content.kind = kind;
+	memset(c.u.move.content.hash, content_id, QS_CONTENT_HASH_LEN);
+	return c;
+}
+
+static void assert_entry(struct qs_meta *m, uint64_t root, const char *path, uint64_t version,
+			 enum qs_kind kind)
+{
+	struct qs_version_entry e;
+	assert_int_equal(qs_meta_entry(m, root, path, &e, NULL, NULL), 0);
+	assert_int_equal(e.version, version);
+	assert_int_equal(e.content.kind, kind);
+}
+
+/* A directory moves with everything live below it in one command: each path gets a new
+ * version at its new name (previous version there + 1, or 1) with the same content, and a
+ * tombstone at its old name; tombstones below the old name stay; paths beside it (d2) are
+ * untouched; a stale, conflicting or malformed move changes nothing. */
+static void test_move(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_meta_cmd c = cmd_put(client, root, "d", 0, QS_KIND_DIR, 0);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "d/a", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "d/sub", 0, QS_KIND_DIR, 0);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "d/sub/b", 0, QS_KIND_FILE, 2);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "d/gone", 0, QS_KIND_FILE, 3);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "d/gone", 1, QS_KIND_TOMBSTONE, 0);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "d2", 0, QS_KIND_FILE, 4);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "e/a", 0, QS_KIND_FILE, 5); /* e/a: versions 1, 2 (deleted) */
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "e/a", 1, QS_KIND_TOMBSTONE, 0);
+	put_ok(f->m, &c);
+
+	/* Refusals first: nothing changes. */
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	struct qs_meta_result r;
+	c = cmd_move(client, root, "d", 2, "e", 0, QS_KIND_DIR, 0); /* d is at version 1 */
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_move(client, root, "d/a", 1, "e", 0, QS_KIND_FILE, 9); /* other content */
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_move(client, root, "d/a", 1, "d2", 0, QS_KIND_FILE, 1); /* d2 is live at 1 */
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_move(client, root, "nothing", 0, "x", 0, QS_KIND_FILE, 1);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_move(client, root, "d", 1, "d/sub/x", 0, QS_KIND_DIR, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	c = cmd_move(client, root, "d/sub", 1, "d", 1, QS_KIND_DIR, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	c = cmd_move(client, root, "d", 1, "d", 1, QS_KIND_DIR, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	c = cmd_move(client, root, "d", 1, "a//b", 0, QS_KIND_DIR, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+
+	int64_t commands = raw_int(f->path, "SELECT count(*) FROM commands");
+	c = cmd_move(client, root, "d", 1, "e", 0, QS_KIND_DIR, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_FAST_FORWARD);
+	assert_int_equal(r.decision.version, 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands"), commands + 1);
+	assert_entry(f->m, root, "e", 1, QS_KIND_DIR);
+	assert_entry(f->m, root, "e/a", 3, QS_KIND_FILE); /* after the tombstone at 2 */
+	assert_entry(f->m, root, "e/sub", 1, QS_KIND_DIR);
+	assert_entry(f->m, root, "e/sub/b", 1, QS_KIND_FILE);
+	assert_entry(f->m, root, "d", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/a", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/sub/b", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/gone", 2, QS_KIND_TOMBSTONE); /* not moved */
+	assert_int_equal(
+		qs_meta_entry(f->m, root, "e/gone", &(struct qs_version_entry){0}, NULL, NULL), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE path = 'e/gone'"), 0);
+	assert_entry(f->m, root, "d2", 1, QS_KIND_FILE);
+	/* The moved file keeps its content, metadata and manifest. */
+	struct qs_version_entry e;
+	struct qs_meta_file file;
+	uint8_t *man = NULL;
+	assert_int_equal(qs_meta_entry(f->m, root, "e/sub/b", &e, &file, &man), 0);
+	uint8_t two[QS_CONTENT_HASH_LEN];
+	memset(two, 2, sizeof(two));
+	assert_memory_equal(e.content.hash, two, sizeof(two));
+	assert_int_equal(file.size, 102);
+	assert_int_equal(file.mode, 0644);
+	assert_int_equal(file.manifest_len, sizeof(manifest_bytes) - 1);
+	qs_free(man);
+
+	/* A file moves over a live file whose version the mover saw, and back to its old name
+	 * (now a tombstone at 2): versions continue there. */
+	c = cmd_move(client, root, "e/sub/b", 1, "d2", 1, QS_KIND_FILE, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.version, 2);
+	assert_entry(f->m, root, "e/sub/b", 2, QS_KIND_TOMBSTONE);
+	c = cmd_move(client, root, "d2", 2, "d/sub/b", 2, QS_KIND_FILE, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.version, 3);
+	assert_entry(f->m, root, "d2", 3, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/sub/b", 3, QS_KIND_FILE);
+}
+
+/* A directory with more paths below it than QS_META_MOVE_MAX is refused whole. */
+static void test_move_too_many(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	assert_int_equal(qs_meta_group_begin(f->m), 0);
+	struct qs_meta_cmd c = cmd_put(client, root, "big", 0, QS_KIND_DIR, 0);
+	put_ok(f->m, &c);
+	char path[32];
+	for (int i = 0; i < QS_META_MOVE_MAX; i++) {
+		snprintf(path, sizeof(path), "big/%05d", i);
+		c = cmd_put(client, root, path, 0, QS_KIND_DIR, 0);
+		put_ok(f->m, &c);
+	}
+	assert_int_equal(qs_meta_group_commit(f->m), 0);
+	struct qs_meta_result r;
+	c = cmd_move(client, root, "big", 1, "small", 0, QS_KIND_DIR, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_E2BIG);
+	assert_entry(f->m, root, "big/09999", 1, QS_KIND_DIR);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE path >= 'small'"), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1367,6 +1513,8 @@ int main(void)
 		T(test_admin_roots),
 		T(test_admin_entries_below),
 		T(test_admin_history),
+		T(test_move),
+		T(test_move_too_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

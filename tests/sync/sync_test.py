@@ -4,6 +4,7 @@ directories) on loopback, driven through the qic CLI exactly as a user would. Af
 every client's tree must equal the others' (paths, kinds, contents, permission bits, symlink
 targets). Usage: sync_test.py QIS QIC TEST."""
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -293,10 +294,75 @@ def test_guard():
     print("guard: paused as expected")
 
 
+def traffic(c):
+    """The client's sync-protocol traffic so far (UDP payload bytes): (sent, received)."""
+    st = json.loads(c.qic("sync", "status", "--json").stdout)
+    return st["bytes_sent"], st["bytes_received"]
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_move():
+    srv, port, fpr, cs = setup(3)
+    a, b, c = cs
+    files = {"photos/f%04d.txt" % i: os.urandom(1024) for i in range(1000)}
+    files["photos/sub/big.bin"] = os.urandom(5 << 20)
+    for rel, data in files.items():
+        write(os.path.join(a.dir, rel), data)
+    size = sum(len(d) for d in files.values())
+    converge(cs, timeout=120, expect=lambda t: all(k in t for k in files))
+
+    # A directory rename is one move: neither A nor the server sends the content again.
+    a0, b0 = traffic(a), traffic(b)
+    os.rename(os.path.join(a.dir, "photos"), os.path.join(a.dir, "album"))
+    renamed = ["album" + k[len("photos"):] for k in files]
+    t = converge(cs, expect=lambda t: all(k in t for k in renamed) and "photos" not in t)
+    for k in files:
+        if t["album" + k[len("photos"):]][2] != sha(files[k]):
+            fail("content changed by the move: " + k)
+    a1, b1 = traffic(a), traffic(b)
+    sent, received = a1[0] - a0[0], b1[1] - b0[1]
+    print("move: %d bytes of content; A sent %d bytes, B received %d" % (size, sent, received))
+    if sent > size // 20 or received > size // 20:
+        fail("a directory rename re-sent content: A sent %d, B received %d of %d bytes"
+             % (sent, received, size))
+
+    # A single file rename on B, a rename over an existing file on C, a move across
+    # directories (the 5 MiB file) on A: each also without its content.
+    os.rename(os.path.join(b.dir, "album/f0001.txt"), os.path.join(b.dir, "album/one.txt"))
+    converge(cs, expect=lambda t: "album/one.txt" in t and "album/f0001.txt" not in t)
+    os.rename(os.path.join(c.dir, "album/f0002.txt"), os.path.join(c.dir, "album/f0003.txt"))
+    t = converge(cs, expect=lambda t: "album/f0002.txt" not in t and
+                 t.get("album/f0003.txt", (0, 0, ""))[2] == sha(files["photos/f0002.txt"]))
+    os.makedirs(os.path.join(a.dir, "other"))
+    converge(cs, expect=lambda t: "other" in t)
+    a0, b0 = traffic(a), traffic(b)
+    os.rename(os.path.join(a.dir, "album/sub/big.bin"), os.path.join(a.dir, "other/big.bin"))
+    t = converge(cs, expect=lambda t: "other/big.bin" in t and "album/sub/big.bin" not in t)
+    if t["other/big.bin"][2] != sha(files["photos/sub/big.bin"]):
+        fail("moved big file changed")
+    a1, b1 = traffic(a), traffic(b)
+    if a1[0] - a0[0] > (1 << 20) or b1[1] - b0[1] > (1 << 20):
+        fail("moving a 5 MiB file re-sent it: A sent %d, B received %d"
+             % (a1[0] - a0[0], b1[1] - b0[1]))
+
+    # B renames the directory while A edits a file in it: nothing is lost, all converge.
+    edited = b"edited on A while B renamed the directory\n"
+    write(os.path.join(a.dir, "album/f0005.txt"), edited)
+    os.rename(os.path.join(b.dir, "album"), os.path.join(b.dir, "album2"))
+    t = converge(cs, timeout=60, expect=lambda t: "album2/f0004.txt" in t and
+                 any(v[0] == "file" and v[2] == sha(edited) for v in t.values()))
+    if "album/f0004.txt" in t:
+        fail("the old directory's files came back")
+    print("move: converged")
+
+
 def main():
     try:
         {"basic": test_basic, "offline": test_offline, "restart": test_restart,
-         "crash": test_crash, "guard": test_guard}[TEST]()
+         "crash": test_crash, "guard": test_guard, "move": test_move}[TEST]()
         print("PASS", TEST)
     finally:
         for p in procs:
