@@ -104,13 +104,25 @@ static unsigned delete_root(struct qs_http_request *req, json_t **body, void *ar
 	return 200;
 }
 
+/* {"files": n, "bytes": total, "bytes_done": moved} of one direction; queued paths count as
+ * files still to send. */
+static json_t *transfers_json(const struct qic_transfers *t, uint64_t queued)
+{
+	return json_pack("{s:I,s:I,s:I}", "files", (json_int_t)(t->files + queued), "bytes",
+			 (json_int_t)t->bytes, "bytes_done", (json_int_t)t->bytes_done);
+}
+
 static void add_root_status(void *arg, const struct qic_root_status *st)
 {
-	json_array_append_new(arg, json_pack("{s:I,s:s,s:s,s:I,s:I,s:b,s:s}", "root_id",
-					     (json_int_t)st->root_id, "name", st->name, "dir",
-					     st->dir, "files", (json_int_t)st->files, "pending",
-					     (json_int_t)st->pending, "paused", st->paused,
-					     "pause_reason", st->pause_reason));
+	json_array_append_new(arg,
+			      json_pack("{s:I,s:s,s:s,s:b,s:I,s:I,s:b,s:s,s:I,s:o,s:o}", "root_id",
+					(json_int_t)st->root_id, "name", st->name, "dir", st->dir,
+					"connected", st->connected, "files", (json_int_t)st->files,
+					"pending", (json_int_t)st->pending, "paused", st->paused,
+					"pause_reason", st->pause_reason, "conflicts",
+					(json_int_t)st->conflicts, "uploads",
+					transfers_json(&st->up, st->pending), "downloads",
+					transfers_json(&st->down, 0)));
 }
 
 static unsigned get_status(struct qs_http_request *req, json_t **body, void *arg)
