@@ -42,16 +42,43 @@ static const char *code_of(int err)
 	}
 }
 
+/* A deferred request waiting for an engine operation. The HTTP server may cancel it first
+ * (when the daemon stops); the operation's done callback still runs once, and then only
+ * frees this. */
+struct pending_op {
+	struct qs_http_request *req; /* NULL once canceled */
+};
+
+static void op_canceled(void *arg)
+{
+	struct pending_op *op = arg;
+	op->req = NULL;
+}
+
 static void op_done(void *arg, int err, const char *message, uint64_t id)
 {
-	struct qs_http_request *req = arg;
-	json_t *body = NULL;
-	if (err == 0) {
-		body = json_pack("{s:s,s:I}", "result", message, "id", (json_int_t)id);
-	} else {
-		qs_http_fail(&body, status_of(err), code_of(err), "%s", message);
+	struct pending_op *op = arg;
+	if (op->req != NULL) {
+		json_t *body = NULL;
+		if (err == 0) {
+			body = json_pack("{s:s,s:I}", "result", message, "id", (json_int_t)id);
+		} else {
+			qs_http_fail(&body, status_of(err), code_of(err), "%s", message);
+		}
+		qs_http_complete(op->req, status_of(err), body);
 	}
-	qs_http_complete(req, status_of(err), body);
+	qs_free(op);
+}
+
+/* Defers req until op_done; NULL when memory runs out (then answer at once). */
+static struct pending_op *defer_op(struct qs_http_request *req)
+{
+	struct pending_op *op = qs_calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NULL;
+	op->req = req;
+	qs_http_defer(req, op_canceled, op);
+	return op;
 }
 
 static const char *str_field(json_t *obj, const char *name)
@@ -70,9 +97,11 @@ static unsigned post_server(struct qs_http_request *req, json_t **body, void *ar
 	if (host == NULL || pw == NULL || !json_is_integer(port) || json_integer_value(port) < 1 ||
 	    json_integer_value(port) > 65535)
 		return qs_http_fail(body, 400, "bad_request", "host, port and password are needed");
-	qs_http_defer(req, NULL, NULL);
+	struct pending_op *op = defer_op(req);
+	if (op == NULL)
+		return qs_http_fail(body, 500, "failed", "out of memory");
 	qic_engine_connect_server(e, host, (uint16_t)json_integer_value(port), pw, fpr, op_done,
-				  req);
+				  op);
 	return QS_HTTP_DEFERRED;
 }
 
@@ -86,8 +115,10 @@ static unsigned post_root(struct qs_http_request *req, json_t **body, void *arg)
 	if (name == NULL || pw == NULL || dir == NULL || !json_is_boolean(create) || dir[0] != '/')
 		return qs_http_fail(body, 400, "bad_request",
 				    "name, password, an absolute dir and create are needed");
-	qs_http_defer(req, NULL, NULL);
-	qic_engine_add_root(e, json_is_true(create), name, pw, dir, op_done, req);
+	struct pending_op *op = defer_op(req);
+	if (op == NULL)
+		return qs_http_fail(body, 500, "failed", "out of memory");
+	qic_engine_add_root(e, json_is_true(create), name, pw, dir, op_done, op);
 	return QS_HTTP_DEFERRED;
 }
 

@@ -811,7 +811,7 @@ static void on_disconnected(struct qs_conn *conn, int err, void *arg)
 		note_error(e, "disconnected", msg[0] ? msg : qs_strerror(err));
 	if (e->op_done != NULL && (err == QS_ECERT || e->client_id == 0)) {
 		op_finish(e, err != 0 ? err : QS_ECONN, msg[0] ? msg : qs_strerror(err), 0);
-		if (e->client_id == 0)
+		if (e->client_id == 0 && !e->stopping) /* stopping: being closed, freed by free */
 			drop_quic(e);
 	}
 }

@@ -205,6 +205,28 @@ def test_daemon():
     out = qjson(d, "stop")
     if out != {"result": "stopped", "pid": info["pid"]}:
         fail("stop --json: %s" % out)
+    # Stopping while a request waits on the network (a registration with a server that does
+    # not answer): the waiting command gets one line, the daemon stops cleanly (regression:
+    # the canceled request was completed after it was freed; ASan builds caught it).
+    silent = subprocess.Popen([sys.executable, "-c", "import socket,time; s=socket.socket("
+                               "socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1',0)); "
+                               "print(s.getsockname()[1], flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    st.procs.append(silent)
+    udp = silent.stdout.readline().strip()
+    info = json.loads(start_daemon(d, "--json").stdout)
+    detached.append(info["pid"])
+    waiting = subprocess.Popen([QIC, "connect", "server", "--host", "127.0.0.1", "--port", udp,
+                                "--password", "x"], env=d.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(0.1)
+    qic(d, "stop")
+    out, err = waiting.communicate(timeout=30)
+    if waiting.returncode == 0 or len(err.splitlines()) != 1:
+        fail("connect server during stop: %d %r" % (waiting.returncode, err))
+    text = open(log).read()
+    if "AddressSanitizer" in text or not text.rstrip().endswith("event=stopped"):
+        fail("the daemon did not stop cleanly:\n" + text[-3000:])
     # A daemon that cannot start says why in one line and exits non-zero.
     blocker = subprocess.Popen([sys.executable, "-c", "import socket,time; s=socket.socket();"
                                 "s.bind(('127.0.0.1',0)); s.listen(); print(s.getsockname()[1],"

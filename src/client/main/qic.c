@@ -389,6 +389,10 @@ static int cmd_start(struct qs_cmd_ctx *c)
 		status = run_daemon(c, &dirs, log_path, ready);
 		if (c->err == ready && ready != NULL)
 			fclose(ready); /* it failed before it was ready */
+		/* The locks stay held until the process is gone (exit closes them): `qic stop`
+		 * takes their release as the sign that the daemon has ended. */
+		if (status == QS_EXIT_OK)
+			locks[0] = locks[1] = -1;
 	}
 	for (int i = 0; i < 2; i++)
 		if (locks[i] >= 0)
