@@ -72,6 +72,7 @@ struct qic_engine {
 	struct qs_htab queued; /* "root\0path" of queued paths */
 	uint64_t queued_n, in_flight, uploaded, downloaded;
 	uv_timer_t retry, rescan, durable;
+	uv_timer_t drop;              /* gives up a refused registration's connection (drop_cb) */
 	struct pending_rmdir *rmdirs; /* directories deleted remotely, not empty yet */
 	/* a pending connect-server or add-root operation */
 	qic_done_fn op_done;
@@ -743,11 +744,20 @@ static void drop_quic(struct qic_engine *e)
 		qs_quic_client_close(q, quic_closed, q);
 }
 
+static void drop_cb(uv_timer_t *t)
+{
+	struct qic_engine *e = t->data;
+	if (e->client_id == 0)
+		drop_quic(e);
+}
+
 static void after_register(struct qic_engine *e, const ProtobufCMessage *reply, int err)
 {
 	if (err != 0) {
 		op_finish(e, err, reply_message(reply, "registration refused"), 0);
-		drop_quic(e);
+		/* Not from here: this runs inside the transport's packet processing, which must
+		 * not see its connection closed under it. */
+		uv_timer_start(&e->drop, drop_cb, 0, 0);
 		return;
 	}
 	const Quics__RegisterClientResponse *r = (const void *)reply;
@@ -805,6 +815,8 @@ static void on_disconnected(struct qs_conn *conn, int err, void *arg)
 	e->conn = NULL;
 	e->authed = false;
 	e->connected_since_ms = 0;
+	if (e->quic == NULL)
+		return; /* drop_quic is closing a client it already let go of */
 	const char *msg;
 	qs_quic_client_last_error(e->quic, &msg);
 	if (err != 0)
@@ -1061,6 +1073,8 @@ int qic_engine_start(uv_loop_t *loop, const char *state_dir, struct qic_engine *
 	e->rescan.data = e;
 	uv_timer_init(loop, &e->durable);
 	e->durable.data = e;
+	uv_timer_init(loop, &e->drop);
+	e->drop.data = e;
 	e->state_dir = qs_strdup(state_dir);
 	char path[4096];
 	int rc = e->state_dir == NULL ? QS_ENOMEM : 0;
@@ -1120,7 +1134,8 @@ void qic_engine_stop(struct qic_engine *e, void (*done)(void *arg), void *arg)
 	uv_close((uv_handle_t *)&e->retry, handle_closed);
 	uv_close((uv_handle_t *)&e->rescan, handle_closed);
 	uv_close((uv_handle_t *)&e->durable, handle_closed);
-	stop_count += 3;
+	uv_close((uv_handle_t *)&e->drop, handle_closed);
+	stop_count += 4;
 	durable_cb(&e->durable);
 	if (e->quic != NULL)
 		qs_quic_client_close(e->quic, done, arg);

@@ -11,7 +11,7 @@
 #include "net/txmsg.h"
 
 #define REMOTE_NAME_MAX 1024 /* bytes of a cursor we keep (root names are shorter) */
-#define REMOTE_PAGE 100      /* roots asked for per LIST_ROOTS */
+#define REMOTE_PAGE 50       /* roots asked for per LIST_ROOTS */
 
 struct listing {
 	struct qic_engine *e;

@@ -324,8 +324,10 @@ static int run_daemon(struct qs_cmd_ctx *c, const struct qs_dirs *dirs, const ch
 	qs_wipe(token, sizeof(token));
 	qs_wipe(token_hex, sizeof(token_hex));
 	if (rc != 0) {
-		fprintf(c->err, "qic start: cannot start the REST API on 127.0.0.1:%llu: %s\n",
-			(unsigned long long)qs_cmd_num(c, "rest-port"), qs_strerror(rc));
+		fprintf(c->err, "qic start: cannot start the REST API on 127.0.0.1:%llu: %s%s\n",
+			(unsigned long long)qs_cmd_num(c, "rest-port"), qs_strerror(rc),
+			rc == QS_EIO ? " (is the port in use? choose another with --rest-port)"
+				     : "");
 		return QS_EXIT_FAIL;
 	}
 	daemon_info.rest_port = qs_http_server_port(http);
