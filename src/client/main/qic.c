@@ -680,23 +680,56 @@ static json_t *transfers_cell(json_t *t)
 	return json_string(cell);
 }
 
-static void print_bar(FILE *f, const char *name, const char *dir, json_t *t)
+/* Adds a progress row for one direction of a root if bytes are on their way. */
+static void add_bar(json_t *rows, json_t *name, const char *direction, json_t *t)
 {
 	uint64_t bytes = (uint64_t)json_integer_value(json_object_get(t, "bytes"));
 	uint64_t done = (uint64_t)json_integer_value(json_object_get(t, "bytes_done"));
 	if (bytes == 0)
 		return;
-	char bar[64], a[32], b[32];
+	char bar[64], a[32], b[32], amount[80];
 	qs_out_bar(bar, sizeof(bar), done, bytes, 30);
 	qs_out_bytes(done < bytes ? done : bytes, a, sizeof(a));
 	qs_out_bytes(bytes, b, sizeof(b));
-	fprintf(f, "%s %-4s %s  %s / %s\n", name, dir, bar, a, b);
+	snprintf(amount, sizeof(amount), "%s / %s", a, b);
+	json_array_append_new(rows, json_pack("{s:O,s:s,s:s,s:s}", "name", name, "direction",
+					      direction, "bar", bar, "amount", amount));
+}
+
+/* On a terminal, a bar per root and direction with bytes in flight (names from the daemon
+ * go through qs_out_table, which keeps control characters off the terminal). */
+static void print_bars(FILE *f, json_t *roots)
+{
+	json_t *rows = json_array(), *ro;
+	size_t i;
+	json_array_foreach(roots, i, ro)
+	{
+		add_bar(rows, json_object_get(ro, "name"), "up", json_object_get(ro, "uploads"));
+		add_bar(rows, json_object_get(ro, "name"), "down",
+			json_object_get(ro, "downloads"));
+	}
+	static const struct qs_out_col cols[] = {
+		{"name", "NAME", false},
+		{"direction", "", false},
+		{"bar", "PROGRESS", false},
+		{"amount", "", true},
+	};
+	if (json_array_size(rows) > 0) {
+		fputc('\n', f);
+		qs_out_table(f, rows, cols, sizeof(cols) / sizeof(cols[0]));
+	}
+	json_decref(rows);
 }
 
 static void print_status(struct qs_cmd_ctx *c, json_t *answer)
 {
-	fprintf(c->out, "server: %s (%s)\n", json_string_value(json_object_get(answer, "server")),
-		json_is_true(json_object_get(answer, "connected")) ? "connected" : "not connected");
+	if (json_is_true(json_object_get(answer, "configured")))
+		fprintf(c->out, "server: %s (%s)\n",
+			json_string_value(json_object_get(answer, "server")),
+			json_is_true(json_object_get(answer, "connected")) ? "connected"
+									   : "not connected");
+	else
+		fprintf(c->out, "server: none (qic connect server first)\n");
 	fprintf(c->out, "queued: %lld  in flight: %lld\n",
 		(long long)json_integer_value(json_object_get(answer, "queued")),
 		(long long)json_integer_value(json_object_get(answer, "in_flight")));
@@ -730,14 +763,8 @@ static void print_status(struct qs_cmd_ctx *c, json_t *answer)
 	};
 	qs_out_table(c->out, rows, cols, sizeof(cols) / sizeof(cols[0]));
 	json_decref(rows);
-	if (!isatty(fileno(c->out)))
-		return; /* progress bars are for people watching a terminal */
-	json_array_foreach(roots, i, ro)
-	{
-		const char *name = json_string_value(json_object_get(ro, "name"));
-		print_bar(c->out, name, "up", json_object_get(ro, "uploads"));
-		print_bar(c->out, name, "down", json_object_get(ro, "downloads"));
-	}
+	if (isatty(fileno(c->out)))
+		print_bars(c->out, roots); /* bars are for people watching a terminal */
 }
 
 static int cmd_sync_status(struct qs_cmd_ctx *c)
