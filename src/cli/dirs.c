@@ -140,3 +140,13 @@ const char *qs_dirs_display(const char *path, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", path);
 	return buf;
 }
+
+bool qs_dirs_within(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--; /* "/a/b/" is "/a/b" */
+	if (strncmp(dir, path, n) != 0)
+		return false;
+	return path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/');
+}

@@ -6,6 +6,7 @@
 #ifndef QS_CLI_DIRS_H
 #define QS_CLI_DIRS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct qs_dirs {
@@ -30,6 +31,11 @@ int qs_dirs_create(const struct qs_dirs *d);
 /* Creates the absolute directory path and missing parents (mode 0700); errors as above plus
  * QS_EINVAL (a relative path). */
 int qs_dir_create(const char *path);
+
+/* True if path is dir or lies below it, compared by whole components ("/a/bc" is not within
+ * "/a/b"; everything is within "/"). Both are absolute paths as the user or the daemon gave
+ * them; neither is resolved. */
+bool qs_dirs_within(const char *dir, const char *path);
 
 /* Writes path into buf for display, with the value of $HOME at its start shown as "~"
  * ("~/.config/quics/qic.api"); cut to cap - 1 bytes. Returns buf. */

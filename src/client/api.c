@@ -43,16 +43,43 @@ static const char *code_of(int err)
 	}
 }
 
+/* A deferred request waiting for an engine operation. The HTTP server may cancel it first
+ * (when the daemon stops); the operation's done callback still runs once, and then only
+ * frees this. */
+struct pending_op {
+	struct qs_http_request *req; /* NULL once canceled */
+};
+
+static void op_canceled(void *arg)
+{
+	struct pending_op *op = arg;
+	op->req = NULL;
+}
+
 static void op_done(void *arg, int err, const char *message, uint64_t id)
 {
-	struct qs_http_request *req = arg;
-	json_t *body = NULL;
-	if (err == 0) {
-		body = json_pack("{s:s,s:I}", "result", message, "id", (json_int_t)id);
-	} else {
-		qs_http_fail(&body, status_of(err), code_of(err), "%s", message);
+	struct pending_op *op = arg;
+	if (op->req != NULL) {
+		json_t *body = NULL;
+		if (err == 0) {
+			body = json_pack("{s:s,s:I}", "result", message, "id", (json_int_t)id);
+		} else {
+			qs_http_fail(&body, status_of(err), code_of(err), "%s", message);
+		}
+		qs_http_complete(op->req, status_of(err), body);
 	}
-	qs_http_complete(req, status_of(err), body);
+	qs_free(op);
+}
+
+/* Defers req until op_done; NULL when memory runs out (then answer at once). */
+static struct pending_op *defer_op(struct qs_http_request *req)
+{
+	struct pending_op *op = qs_calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NULL;
+	op->req = req;
+	qs_http_defer(req, op_canceled, op);
+	return op;
 }
 
 static const char *str_field(json_t *obj, const char *name)
@@ -71,9 +98,11 @@ static unsigned post_server(struct qs_http_request *req, json_t **body, void *ar
 	if (host == NULL || pw == NULL || !json_is_integer(port) || json_integer_value(port) < 1 ||
 	    json_integer_value(port) > 65535)
 		return qs_http_fail(body, 400, "bad_request", "host, port and password are needed");
-	qs_http_defer(req, NULL, NULL);
+	struct pending_op *op = defer_op(req);
+	if (op == NULL)
+		return qs_http_fail(body, 500, "failed", "out of memory");
 	qic_engine_connect_server(e, host, (uint16_t)json_integer_value(port), pw, fpr, op_done,
-				  req);
+				  op);
 	return QS_HTTP_DEFERRED;
 }
 
@@ -87,8 +116,10 @@ static unsigned post_root(struct qs_http_request *req, json_t **body, void *arg)
 	if (name == NULL || pw == NULL || dir == NULL || !json_is_boolean(create) || dir[0] != '/')
 		return qs_http_fail(body, 400, "bad_request",
 				    "name, password, an absolute dir and create are needed");
-	qs_http_defer(req, NULL, NULL);
-	qic_engine_add_root(e, json_is_true(create), name, pw, dir, op_done, req);
+	struct pending_op *op = defer_op(req);
+	if (op == NULL)
+		return qs_http_fail(body, 500, "failed", "out of memory");
+	qic_engine_add_root(e, json_is_true(create), name, pw, dir, op_done, op);
 	return QS_HTTP_DEFERRED;
 }
 
@@ -105,13 +136,25 @@ static unsigned delete_root(struct qs_http_request *req, json_t **body, void *ar
 	return 200;
 }
 
+/* {"files": n, "bytes": total, "bytes_done": moved} of one direction; queued paths count as
+ * files still to send. */
+static json_t *transfers_json(const struct qic_transfers *t, uint64_t queued)
+{
+	return json_pack("{s:I,s:I,s:I}", "files", (json_int_t)(t->files + queued), "bytes",
+			 (json_int_t)t->bytes, "bytes_done", (json_int_t)t->bytes_done);
+}
+
 static void add_root_status(void *arg, const struct qic_root_status *st)
 {
-	json_array_append_new(arg, json_pack("{s:I,s:s,s:s,s:I,s:I,s:b,s:s}", "root_id",
-					     (json_int_t)st->root_id, "name", st->name, "dir",
-					     st->dir, "files", (json_int_t)st->files, "pending",
-					     (json_int_t)st->pending, "paused", st->paused,
-					     "pause_reason", st->pause_reason));
+	json_array_append_new(arg,
+			      json_pack("{s:I,s:s,s:s,s:b,s:I,s:I,s:b,s:s,s:I,s:o,s:o}", "root_id",
+					(json_int_t)st->root_id, "name", st->name, "dir", st->dir,
+					"connected", st->connected, "files", (json_int_t)st->files,
+					"pending", (json_int_t)st->pending, "paused", st->paused,
+					"pause_reason", st->pause_reason, "conflicts",
+					(json_int_t)st->conflicts, "uploads",
+					transfers_json(&st->up, st->pending), "downloads",
+					transfers_json(&st->down, 0)));
 }
 
 static unsigned get_status(struct qs_http_request *req, json_t **body, void *arg)

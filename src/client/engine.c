@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -62,11 +63,16 @@ struct qic_engine {
 	uint8_t token[32];
 	char server[300];
 	char fpr[65];
+	char client_name[256];
+	char server_host[300]; /* qic_engine_status's copy of the host part of server */
+	int64_t connected_since_ms, last_error_ms; /* Unix ms, for the status */
+	char last_error[256];
 	struct qic_root *roots;
 	struct dirty *q_head, *q_tail;
 	struct qs_htab queued; /* "root\0path" of queued paths */
 	uint64_t queued_n, in_flight, uploaded, downloaded;
 	uv_timer_t retry, rescan, durable;
+	uv_timer_t drop;              /* gives up a refused registration's connection (drop_cb) */
 	struct pending_rmdir *rmdirs; /* directories deleted remotely, not empty yet */
 	/* a pending connect-server or add-root operation */
 	qic_done_fn op_done;
@@ -781,16 +787,32 @@ static void resync(struct qic_engine *e)
 	pump(e);
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void note_error(struct qic_engine *e, const char *what, const char *detail)
+{
+	snprintf(e->last_error, sizeof(e->last_error), "%s%s%s", what, detail[0] ? ": " : "",
+		 detail);
+	e->last_error_ms = wall_ms();
+}
+
 static void after_auth(struct qic_engine *e, const ProtobufCMessage *reply, int err)
 {
 	if (err != 0) {
 		qs_error("client", "event=auth_failed err=%s msg=\"%s\"", qs_strerror(err),
 			 reply_message(reply, ""));
+		note_error(e, "the server refused this client", reply_message(reply, ""));
 		if (e->op_done != NULL)
 			op_finish(e, err, "the server refused this client", 0);
 		return;
 	}
 	e->authed = true;
+	e->connected_since_ms = wall_ms();
 	qs_info("client", "event=authenticated client=%llu server=%s",
 		(unsigned long long)e->client_id, e->server);
 	if (e->op_done != NULL && e->op_name == NULL)
@@ -824,11 +846,20 @@ static void drop_quic(struct qic_engine *e)
 		qs_quic_client_close(q, quic_closed, q);
 }
 
+static void drop_cb(uv_timer_t *t)
+{
+	struct qic_engine *e = t->data;
+	if (e->client_id == 0)
+		drop_quic(e);
+}
+
 static void after_register(struct qic_engine *e, const ProtobufCMessage *reply, int err)
 {
 	if (err != 0) {
 		op_finish(e, err, reply_message(reply, "registration refused"), 0);
-		drop_quic(e);
+		/* Not from here: this runs inside the transport's packet processing, which must
+		 * not see its connection closed under it. */
+		uv_timer_start(&e->drop, drop_cb, 0, 0);
 		return;
 	}
 	const Quics__RegisterClientResponse *r = (const void *)reply;
@@ -848,6 +879,8 @@ static void after_register(struct qic_engine *e, const ProtobufCMessage *reply, 
 		rc = qic_setting_set(e, "server", e->server);
 	if (rc == 0)
 		rc = qic_setting_set(e, "fingerprint", e->fpr);
+	if (rc == 0)
+		rc = qic_setting_set(e, "client_name", e->client_name);
 	qs_wipe(hex, sizeof(hex));
 	if (rc != 0) {
 		op_finish(e, rc, "cannot save the registration", 0);
@@ -869,10 +902,10 @@ static void on_connected(struct qs_conn *conn, void *arg)
 	if (e->op_password == NULL)
 		return;
 	Quics__RegisterClientRequest req = QUICS__REGISTER_CLIENT_REQUEST__INIT;
-	char host[256] = "qic";
-	gethostname(host, sizeof(host) - 1);
+	snprintf(e->client_name, sizeof(e->client_name), "qic");
+	gethostname(e->client_name, sizeof(e->client_name) - 1);
 	req.server_password = e->op_password;
-	req.client_name = host;
+	req.client_name = e->client_name;
 	call(e, "REGISTER_CLIENT", &req.base, &quics__register_client_response__descriptor,
 	     after_register);
 }
@@ -883,11 +916,16 @@ static void on_disconnected(struct qs_conn *conn, int err, void *arg)
 	struct qic_engine *e = arg;
 	e->conn = NULL;
 	e->authed = false;
+	e->connected_since_ms = 0;
+	if (e->quic == NULL)
+		return; /* drop_quic is closing a client it already let go of */
 	const char *msg;
 	qs_quic_client_last_error(e->quic, &msg);
+	if (err != 0)
+		note_error(e, "disconnected", msg[0] ? msg : qs_strerror(err));
 	if (e->op_done != NULL && (err == QS_ECERT || e->client_id == 0)) {
 		op_finish(e, err != 0 ? err : QS_ECONN, msg[0] ? msg : qs_strerror(err), 0);
-		if (e->client_id == 0)
+		if (e->client_id == 0 && !e->stopping) /* stopping: being closed, freed by free */
 			drop_quic(e);
 	}
 }
@@ -1137,6 +1175,8 @@ int qic_engine_start(uv_loop_t *loop, const char *state_dir, struct qic_engine *
 	e->rescan.data = e;
 	uv_timer_init(loop, &e->durable);
 	e->durable.data = e;
+	uv_timer_init(loop, &e->drop);
+	e->drop.data = e;
 	e->state_dir = qs_strdup(state_dir);
 	char path[4096];
 	int rc = e->state_dir == NULL ? QS_ENOMEM : 0;
@@ -1154,6 +1194,8 @@ int qic_engine_start(uv_loop_t *loop, const char *state_dir, struct qic_engine *
 	}
 	char v[200], host[256];
 	uint16_t port;
+	if (qic_setting_get(e, "client_name", e->client_name, sizeof(e->client_name)) != 0)
+		e->client_name[0] = '\0'; /* registered before the name was kept */
 	if (qic_setting_get(e, "client_id", v, sizeof(v)) == 0) {
 		uint64_t id;
 		char hex[80];
@@ -1194,7 +1236,8 @@ void qic_engine_stop(struct qic_engine *e, void (*done)(void *arg), void *arg)
 	uv_close((uv_handle_t *)&e->retry, handle_closed);
 	uv_close((uv_handle_t *)&e->rescan, handle_closed);
 	uv_close((uv_handle_t *)&e->durable, handle_closed);
-	stop_count += 3;
+	uv_close((uv_handle_t *)&e->drop, handle_closed);
+	stop_count += 4;
 	durable_cb(&e->durable);
 	if (e->quic != NULL)
 		qs_quic_client_close(e->quic, done, arg);
@@ -1246,10 +1289,29 @@ void qic_engine_status(struct qic_engine *e, struct qic_status *out)
 	out->downloaded = e->downloaded;
 	if (e->quic != NULL)
 		qs_quic_client_traffic(e->quic, &out->bytes_sent, &out->bytes_received);
+	out->client_name = e->client_name;
+	out->connected_since_ms = e->authed ? e->connected_since_ms : 0;
+	out->last_error = e->last_error;
+	out->last_error_ms = e->last_error_ms;
+	out->host = "";
+	char *host = e->server_host, *h = host;
+	if (split_server(e->server, host, sizeof(e->server_host), &out->port) == 0) {
+		size_t n = strlen(host);
+		if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+			host[n - 1] = '\0';
+			h++;
+		}
+		out->host = h;
+	}
+}
+
+struct qs_conn *qic_engine_conn(struct qic_engine *e)
+{
+	return e->authed ? e->conn : NULL;
 }
 
 struct count_ctx {
-	uint64_t files;
+	uint64_t files, conflicts;
 };
 
 static int count_one(void *arg, const char *path, const struct qic_entry *ie)
@@ -1258,6 +1320,8 @@ static int count_one(void *arg, const char *path, const struct qic_entry *ie)
 	struct count_ctx *c = arg;
 	if (ie->content.kind == QS_KIND_FILE)
 		c->files++;
+	if (ie->conflicted)
+		c->conflicts++;
 	return 0;
 }
 
@@ -1267,8 +1331,18 @@ void qic_engine_each_root(struct qic_engine *e,
 	for (struct qic_root *r = e->roots; r != NULL; r = r->next) {
 		struct count_ctx c = {0};
 		qic_index_each(r, count_one, &c);
-		struct qic_root_status st = {r->root_id, r->name,   r->dir,         c.files,
-					     0,          r->paused, r->pause_reason};
+		struct qic_root_status st = {
+			.root_id = r->root_id,
+			.name = r->name,
+			.dir = r->dir,
+			.files = c.files,
+			.paused = r->paused,
+			.pause_reason = r->pause_reason,
+			.connected = e->authed && !r->paused,
+			.conflicts = c.conflicts,
+			.up = r->up,
+			.down = r->down,
+		};
 		for (struct dirty *d = e->q_head; d != NULL; d = d->next)
 			if (d->r == r)
 				st.pending++;

@@ -41,6 +41,14 @@ struct qic_entry {
 
 void qic_entry_release(struct qic_entry *e);
 
+/* Transfers of one direction in progress on a root: each running transfer adds its file and
+ * its bytes when it starts and takes them back when it ends (propose.c, receive.c). */
+struct qic_transfers {
+	uint64_t files;      /* transfers running */
+	uint64_t bytes;      /* bytes they move in all */
+	uint64_t bytes_done; /* of which moved so far */
+};
+
 struct qic_root {
 	struct qic_engine *e;
 	uint64_t root_id;
@@ -52,6 +60,7 @@ struct qic_root {
 	bool paused;                    /* mass-loss guard: nothing is read or written */
 	bool confirmed; /* the user confirmed: the next scan skips the deletion guard */
 	char pause_reason[256];
+	struct qic_transfers up, down; /* proposals sending chunks, files being received */
 	struct qic_root *next;
 };
 
@@ -154,17 +163,26 @@ int qic_engine_confirm(struct qic_engine *e, const char *dir);
 struct qic_root_status {
 	uint64_t root_id;
 	const char *name, *dir;
-	uint64_t files, pending;
+	uint64_t files, pending; /* pending: paths queued for a look (not yet proposed) */
 	bool paused;
 	const char *pause_reason;
+	bool connected;                /* the client is authenticated and the root not paused */
+	uint64_t conflicts;            /* paths in conflict */
+	struct qic_transfers up, down; /* running transfers (see struct qic_transfers) */
 };
 struct qic_status {
 	bool configured, connected;
 	const char *server;      /* "host:port" */
+	const char *host;        /* the server's host without brackets ("" when unset) */
+	uint16_t port;           /* its port (0 when unset) */
 	const char *fingerprint; /* pinned */
+	const char *client_name; /* sent at registration ("" when unknown) */
 	uint64_t client_id;
 	uint64_t queued, in_flight, uploaded, downloaded;
 	uint64_t bytes_sent, bytes_received; /* sync protocol traffic (qs_quic_client_traffic) */
+	int64_t connected_since_ms; /* Unix ms of the last authentication; 0 when not connected */
+	const char *last_error;     /* why the last connection ended or failed ("" if none) */
+	int64_t last_error_ms;      /* when (Unix ms; 0 if none) */
 };
 void qic_engine_status(struct qic_engine *e, struct qic_status *out);
 
@@ -181,6 +199,24 @@ struct qic_root *qic_engine_roots(struct qic_engine *e);
 /* The root whose local directory holds abs (an absolute, normalized path), with *rel the
  * path inside it ("" for the root itself), or NULL. */
 struct qic_root *qic_root_by_local_path(struct qic_engine *e, const char *abs, const char **rel);
+/* The connection to the server while this client is authenticated on it, else NULL. */
+struct qs_conn *qic_engine_conn(struct qic_engine *e);
+/* One root of a LIST_ROOTS answer (remote.c). */
+struct qic_remote_root {
+	uint64_t root_id;
+	char *name;
+	bool joined; /* this client joined it (the server's view) */
+};
+/* Done callback of qic_engine_list_remote: err 0 with the roots in name order (borrowed for
+ * the call), or a QS_E* with a one-line message and no roots. */
+typedef void (*qic_remote_fn)(void *arg, int err, const char *message,
+			      const struct qic_remote_root *roots, size_t n);
+/* Lists every root on the server (LIST_ROOTS, page after page over the kept connection).
+ * done runs exactly once, possibly before this returns: QS_ECONN when not connected, a
+ * transport error, QS_EACCES (the server refused), QS_EPROTO (a malformed answer, or a
+ * cursor that does not advance), QS_E2BIG (more than QIC_REMOTE_MAX roots), QS_ENOMEM. */
+#define QIC_REMOTE_MAX 100000
+void qic_engine_list_remote(struct qic_engine *e, qic_remote_fn done, void *arg);
 /* Calls fn for each root. */
 void qic_engine_each_root(struct qic_engine *e,
 			  void (*fn)(void *arg, const struct qic_root_status *st), void *arg);

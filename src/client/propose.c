@@ -26,12 +26,33 @@ struct prop {
 	uint8_t (*need)[QS_SHA256_LEN];
 	size_t n_need, next_need;
 	bool answered, sending;
+	bool counted;                   /* added to r->up (struct qic_transfers) */
+	uint64_t xfer_bytes, xfer_done; /* this proposal's share of r->up */
 	void (*done)(struct qic_root *r, const char *path, int err, void *arg);
 	void *done_arg;
 };
 
+/* This proposal's bytes to send become n (the whole file at first, the chunks the server
+ * lacks once it has answered). */
+static void xfer_set_bytes(struct prop *p, uint64_t n)
+{
+	p->r->up.bytes = p->r->up.bytes - p->xfer_bytes + n;
+	p->xfer_bytes = n;
+}
+
+static void xfer_add_done(struct prop *p, uint64_t n)
+{
+	p->xfer_done += n;
+	p->r->up.bytes_done += n;
+}
+
 static void prop_free(struct prop *p)
 {
+	if (p->counted) {
+		p->r->up.files--;
+		p->r->up.bytes -= p->xfer_bytes;
+		p->r->up.bytes_done -= p->xfer_done;
+	}
 	qs_localfile_release(&p->f);
 	qs_buf_release(&p->enc);
 	qs_free(p->offsets);
@@ -101,6 +122,8 @@ static void pump(struct prop *p)
 							       len, h, buf);
 		if (rc == 0)
 			rc = qs_chunk_send(p->tx, h, buf, len, chunk_free, buf);
+		if (rc == 0)
+			xfer_add_done(p, len);
 		if (rc != 0) {
 			qs_free(buf);
 			qs_tx_cancel(p->tx, QS_QUIC_ERR_CANCELED);
@@ -116,6 +139,21 @@ static void pump(struct prop *p)
 	}
 }
 
+/* Bytes of the chunks the server asked for (a hash not in the manifest counts 0: pump
+ * refuses it). */
+static uint64_t need_bytes(const struct prop *p)
+{
+	uint64_t n = 0;
+	for (size_t k = 0; k < p->n_need; k++)
+		for (size_t i = 0; i < p->f.manifest.count; i++)
+			if (memcmp(p->f.manifest.chunks[i].sha256, p->need[k], QS_SHA256_LEN) ==
+			    0) {
+				n += p->f.manifest.chunks[i].len_bytes;
+				break;
+			}
+	return n;
+}
+
 static int on_answer(struct prop *p, const Quics__PleaseSyncResponse *resp)
 {
 	switch (resp->result_case) {
@@ -128,11 +166,13 @@ static int on_answer(struct prop *p, const Quics__PleaseSyncResponse *resp)
 		for (size_t i = 0; i < resp->need_chunks->n_hashes; i++)
 			memcpy(p->need[i], resp->need_chunks->hashes[i].data, QS_SHA256_LEN);
 		p->n_need = resp->need_chunks->n_hashes;
+		xfer_set_bytes(p, need_bytes(p));
 		p->sending = true;
 		pump(p);
 		return 0;
 	case QUICS__PLEASE_SYNC_RESPONSE__RESULT_ACCEPTED:
 		p->answered = true;
+		xfer_add_done(p, p->xfer_bytes - p->xfer_done); /* inline data arrived with it */
 		return record_accepted(p, resp->accepted->version);
 	case QUICS__PLEASE_SYNC_RESPONSE__RESULT_CONFLICT:
 		p->answered = true;
@@ -313,6 +353,10 @@ int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
 	rc = qs_conn_open_tx(conn, "PLEASE_SYNC", &prop_ops, p, &p->tx);
 	if (rc == 0) {
 		*started = true;
+		p->counted = true;
+		r->up.files++;
+		if (p->f.kind == QS_KIND_FILE)
+			xfer_set_bytes(p, p->f.manifest.size_bytes);
 		if (qs_tx_send_pb(p->tx, &req.base) != 0)
 			qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
 	}

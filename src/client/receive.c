@@ -49,11 +49,34 @@ struct recv {
 	bool force; /* FORCE_SYNC: a conflict choice or a rollback */
 	bool scan_after; /* a move taken the slow way: FULL_SCAN once answered */
 	struct qs_chunk_rx rx;
-	uint8_t *buf; /* one chunk, for local copies */
+	uint8_t *buf;       /* one chunk, for local copies */
+	bool counted;       /* added to r->down (struct qic_transfers) */
+	uint64_t xfer_done; /* this file's share of r->down.bytes_done */
 };
+
+/* A file starts arriving: it counts in its root's downloads until recv_free. */
+static void xfer_start(struct recv *v)
+{
+	v->counted = true;
+	v->r->down.files++;
+	v->r->down.bytes += v->m.size_bytes;
+}
+
+static void xfer_add_done(struct recv *v, uint64_t n)
+{
+	if (!v->counted)
+		return;
+	v->xfer_done += n;
+	v->r->down.bytes_done += n;
+}
 
 static void recv_free(struct recv *v)
 {
+	if (v->counted) {
+		v->r->down.files--;
+		v->r->down.bytes -= v->m.size_bytes;
+		v->r->down.bytes_done -= v->xfer_done;
+	}
 	if (v->writing)
 		qs_localfile_writer_abort(&v->w);
 	qs_free(v->path);
@@ -399,6 +422,7 @@ static int advance(struct recv *v)
 			rc = qs_localfile_writer_append(&v->w, v->buf, c->len_bytes);
 		if (rc != 0)
 			return rc; /* QS_ECONFLICT: the old file changed under us */
+		xfer_add_done(v, c->len_bytes);
 		v->next++;
 	}
 	if (v->next < v->m.count)
@@ -417,10 +441,13 @@ static int start_file(struct recv *v, const Quics__FileState *st)
 	if (rc != 0)
 		return rc;
 	v->writing = true;
+	xfer_start(v);
 	if (st->inline_data.len > 0 || v->m.count == 0) {
 		if (st->inline_data.len > 0)
 			rc = qs_localfile_writer_append(&v->w, st->inline_data.data,
 							st->inline_data.len);
+		if (rc == 0)
+			xfer_add_done(v, st->inline_data.len);
 		if (rc == 0)
 			rc = send_want(v);
 		if (rc == 0)
@@ -702,6 +729,8 @@ static int recv_on_data(struct qs_tx *tx, const uint8_t *d, size_t len, uint64_t
 		return 0;
 	bool complete;
 	int rc = qs_chunk_rx_data(&v->rx, d, len, &complete);
+	if (rc == 0)
+		xfer_add_done(v, len);
 	if (rc == 0 && complete) {
 		rc = qs_localfile_writer_append(&v->w, v->rx.data.data, v->rx.data.len);
 		if (rc == 0) {
