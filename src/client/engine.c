@@ -938,6 +938,8 @@ static int on_tx_open(struct qs_conn *conn, struct qs_tx *tx, const char *name, 
 		e->downloaded++;
 		return qic_receive_accept(e, tx, name[0] == 'F');
 	}
+	if (strcmp(name, "NEED_CONTENT") == 0)
+		return qic_need_accept(e, tx);
 	return QS_ENOENT;
 }
 

@@ -129,6 +129,9 @@ void qic_root_scan_below(struct qic_root *r, const char *path);
 /* A directory deleted on the server still holds entries here: remove it once they are gone. */
 void qic_defer_rmdir(struct qic_root *r, const char *path);
 
+/* NEED_CONTENT from the server (need.c): send it the chunks it asks for from local files. */
+int qic_need_accept(struct qic_engine *e, struct qs_tx *tx);
+
 /* MUST_SYNC / FORCE_SYNC from the server (receive.c). */
 int qic_receive_accept(struct qic_engine *e, struct qs_tx *tx, bool force);
 

@@ -87,6 +87,10 @@ void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_
  * or a rollback; reason is a Quics__ForceReason). */
 void qis_push_forced(struct qis_daemon *d, uint64_t by_client, uint64_t root_id, const char *path,
 		     int reason);
+/* The store lost chunks of root/path's versions: asks the connected members for them
+ * (NEED_CONTENT, need.c), stores what comes back verified, and pushes the path again. */
+void qis_need_content(struct qis_daemon *d, uint64_t root_id, const char *path,
+		      const uint8_t (*hashes)[QS_SHA256_LEN], size_t count);
 /* Group commit of proposals (sync.c): set up at start, torn down at free. */
 int qis_group_init(struct qis_daemon *d);
 void qis_group_free(struct qis_daemon *d);
