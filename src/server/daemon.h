@@ -26,6 +26,12 @@ struct qis_config {
 	const char *data_dir;    /* created 0700 */
 	const char *password;    /* server password to set on start, or NULL */
 	bool fast_password_hash; /* tests only: cheap Argon2 parameters */
+	/* Retention (server/retention.c): keep the newest keep_versions versions of a path
+	 * and/or those younger than keep_days (0 and 0: keep all); unreferenced chunks older
+	 * than gc_grace_s seconds are collected. */
+	uint32_t keep_versions;
+	uint32_t keep_days;
+	int64_t gc_grace_s;
 	/* Called on the loop thread when the admin API asks the daemon to stop (POST /v1/stop),
 	 * as a signal would; it is expected to call qis_daemon_stop. NULL: the daemon stops
 	 * itself with no done callback. */
@@ -46,8 +52,9 @@ struct qis_daemon {
 	struct qis_session *sessions;
 	uint64_t next_generation;
 	bool stopping;
-	struct qis_group *group; /* sync.c: proposals waiting for the next group commit */
-	unsigned stop_parts;     /* servers still shutting down (admin, QUIC) */
+	struct qis_group *group;         /* sync.c: proposals waiting for the next group commit */
+	struct qis_retention *retention; /* retention.c: the periodic prune and GC */
+	unsigned stop_parts;             /* servers still shutting down (admin, QUIC) */
 	void (*stop_done)(void *arg);
 	void *stop_done_arg;
 };
@@ -78,9 +85,16 @@ struct qis_session *qis_session_find(struct qis_daemon *d, uint64_t generation);
 /* Handlers: each installs its ops on tx. Errors refuse the transaction. */
 int qis_tx_account(struct qis_session *s, struct qs_tx *tx, const char *name);
 int qis_tx_sync(struct qis_session *s, struct qs_tx *tx, const char *name);
+int qis_tx_history(struct qis_session *s, struct qs_tx *tx, const char *name);
 /* Pushes a new version of root/path to every other connected member (MUST_SYNC). */
 void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
 		      const char *path);
+/* Retention and chunk GC (retention.c): _start runs it once and then every hour; _run runs
+ * it now (stats may be NULL). Errors of _run: QS_ESTATE (a chunk batch is open: try again
+ * later), the store's. */
+int qis_retention_start(struct qis_daemon *d);
+int qis_retention_run(struct qis_daemon *d, struct qs_chunks_gc_stats *stats);
+void qis_retention_free(struct qis_daemon *d);
 /* Group commit of proposals (sync.c): set up at start, torn down at free. */
 int qis_group_init(struct qis_daemon *d);
 void qis_group_free(struct qis_daemon *d);
