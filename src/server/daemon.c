@@ -185,6 +185,7 @@ static void stop_part_done(void *arg)
 void qis_daemon_stop(struct qis_daemon *d, void (*done)(void *arg), void *arg)
 {
 	d->stopping = true;
+	qis_retention_stop(d);
 	d->stop_done = done;
 	d->stop_done_arg = arg;
 	d->stop_parts = d->admin != NULL ? 2 : 1;

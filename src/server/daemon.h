@@ -94,6 +94,8 @@ void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_
  * later), the store's. */
 int qis_retention_start(struct qis_daemon *d);
 int qis_retention_run(struct qis_daemon *d, struct qs_chunks_gc_stats *stats);
+/* _stop ends the periodic runs (the loop may end); _free closes the timer. */
+void qis_retention_stop(struct qis_daemon *d);
 void qis_retention_free(struct qis_daemon *d);
 /* Group commit of proposals (sync.c): set up at start, torn down at free. */
 int qis_group_init(struct qis_daemon *d);

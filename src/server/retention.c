@@ -102,6 +102,12 @@ int qis_retention_start(struct qis_daemon *d)
 	return 0;
 }
 
+void qis_retention_stop(struct qis_daemon *d)
+{
+	if (d->retention != NULL)
+		uv_timer_stop(&d->retention->timer);
+}
+
 static void retention_closed(uv_handle_t *h)
 {
 	qs_free(h->data);
