@@ -308,6 +308,7 @@ static int start_file(struct fetch *f, const Quics__FileState *st)
 	f->writing = true;
 	if (st->inline_data.len > 0 || f->m.count == 0) {
 		rc = qs_localfile_writer_append(&f->w, st->inline_data.data, st->inline_data.len);
+		f->next = f->m.count; /* the whole content came inline */
 		if (rc == 0)
 			rc = send_want(f);
 		return rc == 0 ? advance(f) : rc;

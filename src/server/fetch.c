@@ -17,6 +17,7 @@ struct fetch {
 	struct qis_daemon *d;
 	struct qs_tx *tx;
 	char *path;
+	char *target; /* a symlink's target: the sent FileState borrows it */
 	struct qs_manifest manifest;
 	uint8_t (*want)[QS_SHA256_LEN];
 	size_t n_want, next_want;
@@ -26,6 +27,7 @@ struct fetch {
 static void fetch_free(struct fetch *p)
 {
 	qs_free(p->path);
+	qs_free(p->target);
 	qs_free(p->want);
 	qs_manifest_release(&p->manifest);
 	qs_free(p);
@@ -151,13 +153,12 @@ static int fetch_new(struct qis_daemon *d, const char *path, const struct qs_met
 	p->path = qs_strdup(path);
 	int rc = p->path == NULL ? QS_ENOMEM : 0;
 	enum qs_kind kind = f->content.kind;
-	char *target = NULL;
 	if (rc == 0 && kind == QS_KIND_FILE && f->manifest_len > 0 &&
 	    qs_manifest_decode(&p->manifest, f->manifest, f->manifest_len) != 0)
 		rc = QS_EIO;
 	if (rc == 0 && kind == QS_KIND_SYMLINK) {
-		target = qs_strndup((const char *)f->manifest, f->manifest_len);
-		rc = target == NULL ? QS_ENOMEM : 0;
+		p->target = qs_strndup((const char *)f->manifest, f->manifest_len);
+		rc = p->target == NULL ? QS_ENOMEM : 0;
 	}
 	uint8_t *inl = NULL;
 	size_t inl_len = 0;
@@ -167,8 +168,7 @@ static int fetch_new(struct qis_daemon *d, const char *path, const struct qs_met
 		inl = NULL;
 	if (rc == 0)
 		rc = qs_filestate_out_init(fs, kind, f->mode, f->mtime_ns, &p->manifest, inl,
-					   inl_len, target);
-	qs_free(target);
+					   inl_len, p->target);
 	if (rc != 0) {
 		qs_free(inl);
 		fetch_free(p);

@@ -72,7 +72,8 @@ int qis_retention_run(struct qis_daemon *d, struct qs_chunks_gc_stats *stats)
 	if (rc == 0)
 		rc = qs_meta_chunk_refs(d->meta, refs_add, &r);
 	if (rc == 0) {
-		qsort(r.h, r.n, sizeof(*r.h), hash_cmp);
+		if (r.n > 0)
+			qsort(r.h, r.n, sizeof(*r.h), hash_cmp);
 		rc = qs_chunks_gc(d->chunks, refs_live, &r, (int64_t)ts.tv_sec - d->cfg.gc_grace_s,
 				  stats);
 	}

@@ -128,6 +128,14 @@ def test_versions():
     ops = [v["operation"] for v in history(a, path)[-3:]]
     if ops != ["rollback", "delete", "rollback"]:
         fail("operations of the last three versions: %s" % ops)
+    # A symlink's version downloads as a symlink (its target travels in the FileState).
+    os.symlink("doc.bin", os.path.join(a.dir, "ln"))
+    converge(cs, expect=lambda t: t.get("ln") == ("link", "doc.bin"))
+    wait_version(a, os.path.join(a.dir, "ln"), 1)
+    c.qic("history", "download", "--path", os.path.join(c.dir, "ln"), "--version", "1",
+          "--out", os.path.join(out_dir, "ln1"))
+    if os.readlink(os.path.join(out_dir, "ln1")) != "doc.bin":
+        fail("the symlink version did not download as the symlink")
     # Nothing happened to other paths, and the clients still sync normally afterwards.
     write(os.path.join(c.dir, "after.txt"), b"after\n")
     converge(cs, expect=lambda t: "after.txt" in t)

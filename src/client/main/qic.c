@@ -289,16 +289,16 @@ static int cmd_sync_rescan(struct qs_cmd_ctx *c)
 
 /* ---- history ---------------------------------------------------------------------------- */
 
-/* An absolute path for what the user typed: resolved if it exists, else its directory is
- * (a deleted file has history too). Caller frees with free(). */
+/* An absolute path for what the user typed: its directory resolved (symlinks, "..") and its
+ * last component kept as typed, so a symlink names itself and a deleted file still has a
+ * path. Caller frees with free(). */
 static char *absolute_path(const char *typed)
 {
-	char *real = realpath(typed, NULL);
-	if (real != NULL)
-		return real;
 	const char *slash = strrchr(typed, '/');
-	char dir[PATH_MAX];
 	const char *name = slash != NULL ? slash + 1 : typed;
+	if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return realpath(typed, NULL);
+	char dir[PATH_MAX];
 	if (slash == typed)
 		snprintf(dir, sizeof(dir), "/");
 	else if (slash != NULL)
@@ -306,10 +306,8 @@ static char *absolute_path(const char *typed)
 	else
 		snprintf(dir, sizeof(dir), ".");
 	char *rdir = realpath(dir, NULL);
-	if (rdir == NULL || name[0] == '\0') {
-		free(rdir);
+	if (rdir == NULL)
 		return NULL;
-	}
 	size_t n = strlen(rdir) + strlen(name) + 2;
 	char *p = malloc(n);
 	if (p != NULL)
