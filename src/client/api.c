@@ -9,6 +9,7 @@
 #include "base/err.h"
 #include "base/num.h"
 #include "client/conflict.h"
+#include "client/history.h"
 
 static unsigned status_of(int err)
 {
@@ -20,6 +21,7 @@ static unsigned status_of(int err)
 	case QS_ECERT: return 403;
 	case QS_ENOENT: return 404;
 	case QS_EEXIST:
+	case QS_ECONFLICT:
 	case QS_EAGAIN: return 409;
 	case QS_ECONN:
 	case QS_ETIMEDOUT: return 503;
@@ -35,6 +37,7 @@ static const char *code_of(int err)
 	case QS_ENOENT: return "not_found";
 	case QS_EEXIST: return "exists";
 	case QS_EAGAIN: return "busy";
+	case QS_ECONFLICT: return "stale";
 	case QS_ECONN:
 	case QS_ETIMEDOUT: return "unreachable";
 	case QS_EINVAL:
@@ -197,6 +200,106 @@ static unsigned post_rescan(struct qs_http_request *req, json_t **body, void *ar
 	return 200;
 }
 
+/* ---- history ---- */
+
+/* A deferred request whose operation may outlive it (the daemon shutting down cancels it). */
+struct api_op {
+	struct qs_http_request *req; /* NULL once cancelled */
+};
+
+static void op_cancel(void *arg)
+{
+	((struct api_op *)arg)->req = NULL;
+}
+
+/* Defers req; NULL (and the request is answered 500 by the caller) without memory. */
+static struct api_op *op_defer(struct qs_http_request *req)
+{
+	struct api_op *op = qs_calloc(1, sizeof(*op));
+	if (op != NULL) {
+		op->req = req;
+		qs_http_defer(req, op_cancel, op);
+	}
+	return op;
+}
+
+static void json_done(void *arg, int err, const char *message, json_t *result)
+{
+	struct api_op *op = arg;
+	json_t *body = result;
+	if (op->req != NULL) {
+		if (err != 0)
+			qs_http_fail(&body, status_of(err), code_of(err), "%s", message);
+		qs_http_complete(op->req, status_of(err), body);
+	} else {
+		json_decref(body);
+	}
+	qs_free(op);
+}
+
+/* A JSON body field as a number in [min, max]; absent: def. false if present and bad. */
+static bool u64_field(json_t *in, const char *name, uint64_t min, uint64_t max, uint64_t def,
+		      uint64_t *out)
+{
+	json_t *v = in != NULL ? json_object_get(in, name) : NULL;
+	*out = def;
+	if (v == NULL)
+		return true;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max)
+		return false;
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+static unsigned get_history(struct qs_http_request *req, json_t **body, void *arg)
+{
+	const char *path = qs_http_query(req, "path");
+	uint64_t from_head = 0;
+	int rc = qs_http_query_u64(req, "from_head", UINT32_MAX, &from_head);
+	if (path == NULL || path[0] != '/' || (rc != 0 && rc != QS_ENOENT))
+		return qs_http_fail(body, 400, "bad_request",
+				    "an absolute path and an optional from_head number are needed");
+	struct api_op *op = op_defer(req);
+	if (op == NULL)
+		return qs_http_fail(body, 500, "failed", "out of memory");
+	qic_history_show(arg, path, from_head, json_done, op);
+	return QS_HTTP_DEFERRED;
+}
+
+static unsigned post_history_download(struct qs_http_request *req, json_t **body, void *arg)
+{
+	json_t *in = qs_http_body(req);
+	const char *path = str_field(in, "path"), *out = str_field(in, "out");
+	uint64_t version;
+	if (path == NULL || out == NULL || path[0] != '/' || out[0] != '/' ||
+	    !u64_field(in, "version", 1, INT64_MAX, 0, &version) || version == 0)
+		return qs_http_fail(body, 400, "bad_request",
+				    "absolute path and out, and a version, are needed");
+	struct api_op *op = op_defer(req);
+	if (op == NULL)
+		return qs_http_fail(body, 500, "failed", "out of memory");
+	qic_history_download(arg, path, version, out, json_done, op);
+	return QS_HTTP_DEFERRED;
+}
+
+static unsigned post_history_rollback(struct qs_http_request *req, json_t **body, void *arg)
+{
+	json_t *in = qs_http_body(req);
+	const char *path = str_field(in, "path");
+	uint64_t version, current;
+	if (path == NULL || path[0] != '/' ||
+	    !u64_field(in, "version", 1, INT64_MAX, 0, &version) || version == 0 ||
+	    !u64_field(in, "current_version", 0, INT64_MAX, 0, &current))
+		return qs_http_fail(body, 400, "bad_request",
+				    "an absolute path and a version are needed");
+	struct api_op *op = op_defer(req);
+	if (op == NULL)
+		return qs_http_fail(body, 500, "failed", "out of memory");
+	qic_history_rollback(arg, path, version, current, json_done, op);
+	return QS_HTTP_DEFERRED;
+}
+
 int qic_api_routes(struct qic_engine *e, struct qs_http_route *out, size_t cap, size_t *n)
 {
 	const struct qs_http_route routes[] = {
@@ -206,6 +309,9 @@ int qic_api_routes(struct qic_engine *e, struct qs_http_route *out, size_t cap, 
 		{"GET", "/v1/status", NULL, get_status, e},
 		{"POST", "/v1/rescan", NULL, post_rescan, e},
 		{"POST", "/v1/confirm", "dir", post_confirm, e},
+		{"GET", "/v1/history", "path,from_head", get_history, e},
+		{"POST", "/v1/history/download", NULL, post_history_download, e},
+		{"POST", "/v1/history/rollback", NULL, post_history_rollback, e},
 	};
 	size_t count = sizeof(routes) / sizeof(routes[0]);
 	if (cap < count)

@@ -18,6 +18,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/path.h"
 #include "base/num.h"
 #include "core/sha256.h"
 #include "core/wire.h"
@@ -1363,4 +1364,29 @@ void **qic_engine_index_slot(struct qic_engine *e);
 void **qic_engine_index_slot(struct qic_engine *e)
 {
 	return &e->index;
+}
+
+
+int qic_engine_resolve(struct qic_engine *e, const char *abs_path, struct qic_root **root,
+		       char **rel)
+{
+	if (abs_path == NULL || abs_path[0] != '/')
+		return QS_EINVAL;
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next) {
+		size_t n = strlen(r->dir);
+		while (n > 1 && r->dir[n - 1] == '/')
+			n--;
+		if (strncmp(abs_path, r->dir, n) != 0 || abs_path[n] != '/')
+			continue;
+		const char *p = abs_path + n + 1;
+		int rc = qs_path_check(p, strlen(p));
+		if (rc != 0)
+			return rc;
+		*rel = qs_strdup(p);
+		if (*rel == NULL)
+			return QS_ENOMEM;
+		*root = r;
+		return 0;
+	}
+	return QS_ENOENT;
 }

@@ -135,6 +135,14 @@ int qic_need_accept(struct qic_engine *e, struct qs_tx *tx);
 /* MUST_SYNC / FORCE_SYNC from the server (receive.c). */
 int qic_receive_accept(struct qic_engine *e, struct qs_tx *tx, bool force);
 
+/* The authenticated connection to the server, or NULL (not connected yet). */
+struct qs_conn *qic_engine_conn(struct qic_engine *e);
+/* The root a local absolute path lies in and the path relative to it (*rel: caller frees
+ * with qs_free; validated by base/path.h). Errors: QS_EINVAL (not absolute), QS_ENOENT (in
+ * no synced root), a path error (QS_EPATH_*), QS_ENOMEM. */
+int qic_engine_resolve(struct qic_engine *e, const char *abs_path, struct qic_root **root,
+		       char **rel);
+
 /* ---- the engine's public face (qic.c, the REST API) ---- */
 
 /* Done callback of engine operations: err 0 or a QS_E*, with a one-line message. */

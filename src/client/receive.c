@@ -1,8 +1,12 @@
-/* MUST_SYNC on the client: the server announces a new version of a path. The client asks only
- * for chunks it cannot take from the old version of the same file, writes the new file to a
- * temp file in manifest order (streaming: one chunk in memory at a time), verifies it, and
- * renames it into place only if the user has not touched the path since the index's view —
- * otherwise the local change wins and is proposed instead (DESIGN.md section 5). */
+/* MUST_SYNC and FORCE_SYNC on the client: the server announces a new version of a path. The
+ * client asks only for chunks it cannot take from the old version of the same file, writes
+ * the new file to a temp file in manifest order (streaming: one chunk in memory at a time),
+ * verifies it, and renames it into place only if the user has not touched the path since the
+ * index's view — otherwise the local change wins and is proposed instead (DESIGN.md section
+ * 5). FORCE_SYNC (a rollback or a conflict choice) differs in two ways: it also replaces a
+ * conflicted path whose file is still the candidate the server holds (and clears the
+ * conflict), and it never answers CURRENT for a conflicted path. Bytes the server has never
+ * seen are never overwritten, by either (docs/client.md, "FORCE_SYNC"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -97,9 +101,9 @@ static void send_result(struct recv *v, Quics__SyncOutcome outcome, int err, con
 	if (v->done)
 		return;
 	v->done = true;
-	qs_debug("client", "event=must_sync path=\"%s\" version=%llu outcome=%d err=%s",
-		 v->path != NULL ? v->path : "", (unsigned long long)v->version, (int)outcome,
-		 qs_strerror(err));
+	qs_debug("client", "event=%s path=\"%s\" version=%llu outcome=%d err=%s",
+		 v->force ? "force_sync" : "must_sync", v->path != NULL ? v->path : "",
+		 (unsigned long long)v->version, (int)outcome, qs_strerror(err));
 	Quics__SyncResult r = QUICS__SYNC_RESULT__INIT;
 	Quics__Error e = QUICS__ERROR__INIT;
 	r.outcome = outcome;
@@ -355,7 +359,9 @@ static size_t slot_of(const uint8_t *h, size_t nslots)
 /* Index of the old version's chunks by hash (the first occurrence of each). */
 static int index_old(struct recv *v)
 {
-	if (!v->have_entry || v->entry.content.kind != QS_KIND_FILE || v->entry.manifest_len == 0)
+	/* A conflicted file holds the candidate, not the base manifest's bytes. */
+	if (!v->have_entry || v->entry.content.kind != QS_KIND_FILE || v->entry.manifest_len == 0 ||
+	    v->entry.conflicted)
 		return 0;
 	int rc = qs_manifest_decode(&v->old, v->entry.manifest, v->entry.manifest_len);
 	if (rc != 0)
@@ -614,7 +620,16 @@ static void fail(struct recv *v, int rc)
 	send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_UNSPECIFIED, rc, qs_strerror(rc));
 }
 
-static int on_request(struct recv *v, const Quics__MustSyncRequest *req)
+/* The fields MUST_SYNC and FORCE_SYNC requests share. */
+struct push_req {
+	uint64_t root_id;
+	const char *path;
+	uint64_t version;
+	const Quics__FileState *state;
+	const Quics__MustSyncRequest *must; /* MUST_SYNC only (moves), else NULL */
+};
+
+static int on_request(struct recv *v, const struct push_req *req)
 {
 	if (req->state == NULL || qs_filestate_check(req->state) != 0 ||
 	    qs_path_check(req->path, strlen(req->path)) != 0)
@@ -638,14 +653,15 @@ static int on_request(struct recv *v, const Quics__MustSyncRequest *req)
 	if (rc != 0)
 		return rc;
 	v->have_entry = qic_index_get(v->r, v->path, &v->entry) == 0;
-	if (v->have_entry && v->entry.base_version >= v->version) {
+	if (v->have_entry && v->entry.base_version >= v->version &&
+	    !(v->force && v->entry.conflicted)) {
 		send_want(v);
 		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_CURRENT, 0, NULL);
 		return 0;
 	}
-	if (req->moved_from[0] != '\0') {
+	if (req->must != NULL && req->must->moved_from[0] != '\0') {
 		bool applied;
-		rc = try_move(v, req, &applied);
+		rc = try_move(v, req->must, &applied);
 		if (rc != 0 || applied) {
 			if (rc == 0) {
 				send_want(v);
@@ -685,26 +701,27 @@ static int recv_on_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg
 	if (!v->got_request) {
 		v->got_request = true;
 		ProtobufCMessage *m;
-		int rc = qs_wire_unpack(v->force ? &quics__force_sync_request__descriptor
-						 : &quics__must_sync_request__descriptor,
-					d, len, NULL, &m);
-		if (rc == 0 && v->force) {
-			/* The same first four fields as MUST_SYNC; the reason is for the log. */
-			const Quics__ForceSyncRequest *f = (const void *)m;
-			Quics__MustSyncRequest req = QUICS__MUST_SYNC_REQUEST__INIT;
-			req.root_id = f->root_id;
-			req.path = f->path;
-			req.version = f->version;
-			req.state = f->state;
-			req.modified_by = f->modified_by;
-			qs_info("client",
-				"event=force_sync root=%llu path=\"%s\" version=%llu reason=%d",
-				(unsigned long long)f->root_id, f->path,
-				(unsigned long long)f->version, (int)f->reason);
-			rc = on_request(v, &req);
-			qs_wire_free(m);
-		} else if (rc == 0) {
-			rc = on_request(v, (const Quics__MustSyncRequest *)m);
+		const ProtobufCMessageDescriptor *desc =
+			v->force ? &quics__force_sync_request__descriptor
+				 : &quics__must_sync_request__descriptor;
+		int rc = qs_wire_unpack(desc, d, len, NULL, &m);
+		if (rc == 0) {
+			struct push_req pr;
+			if (v->force) {
+				const Quics__ForceSyncRequest *f = (const void *)m;
+				pr = (struct push_req){f->root_id, f->path, f->version, f->state,
+						       NULL};
+				qs_info("client",
+					"event=force_sync root=%llu path=\"%s\" version=%llu"
+					" reason=%d",
+					(unsigned long long)f->root_id, f->path,
+					(unsigned long long)f->version, (int)f->reason);
+			} else {
+				const Quics__MustSyncRequest *ms = (const void *)m;
+				pr = (struct push_req){ms->root_id, ms->path, ms->version,
+						       ms->state, ms};
+			}
+			rc = on_request(v, &pr);
 			qs_wire_free(m);
 		}
 		if (rc != 0 && v->path != NULL)

@@ -434,6 +434,12 @@ static json_t *version_json(struct page *p, const struct qs_meta_version_info *v
 			      "accepted_unix_ms", (json_int_t)v->accepted_unix_ms);
 	if (o == NULL)
 		return NULL;
+	/* History rows say what made them; current entries (op unknown) do not. */
+	if (v->op != QS_OP_UNKNOWN &&
+	    json_object_set_new(o, "operation", json_string(qs_meta_op_name(v->op))) != 0) {
+		json_decref(o);
+		return NULL;
+	}
 	json_t *hash = json_null();
 	if (v->content.kind == QS_KIND_FILE || v->content.kind == QS_KIND_SYMLINK) {
 		char hex[2 * QS_CONTENT_HASH_LEN + 1];

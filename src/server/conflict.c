@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/path.h"
+#include "server/fetch.h"
 #include "server/reqrep.h"
 
 #define CONFLICT_PAGE_MAX 100
@@ -161,8 +162,8 @@ static int on_conflict_choose(struct qis_req *r, const ProtobufCMessage *msg)
 	Quics__ConflictChooseResponse resp = QUICS__CONFLICT_CHOOSE_RESPONSE__INIT;
 	resp.version = res.decision.version;
 	qis_reply(r, &resp.base);
-	qis_push_forced(d, cmd.client_id, req->root_id, req->path,
-			QUICS__FORCE_REASON__FORCE_REASON_CONFLICT_CHOSEN);
+	qis_force_version(d, cmd.client_id, req->root_id, req->path,
+			  QUICS__FORCE_REASON__FORCE_REASON_CONFLICT_CHOSEN);
 	return 0;
 }
 

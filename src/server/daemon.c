@@ -73,6 +73,8 @@ static int on_tx_open(struct qs_conn *conn, struct qs_tx *tx, const char *name, 
 	if (rc == QS_ENOENT)
 		rc = qis_tx_conflict(s, tx, name);
 	if (rc == QS_ENOENT)
+		rc = qis_tx_history(s, tx, name);
+	if (rc == QS_ENOENT)
 		qs_debug("server", "event=unknown_transaction name=%s peer=%s", name,
 			 qs_conn_peer(conn));
 	return rc;
@@ -151,6 +153,8 @@ int qis_daemon_start(uv_loop_t *loop, const struct qis_config *cfg, struct qis_d
 	if (rc == 0)
 		rc = qis_group_init(d);
 	if (rc == 0)
+		rc = qis_retention_start(d);
+	if (rc == 0)
 		rc = join(path, sizeof(path), cfg->data_dir, "tls");
 	if (rc == 0) {
 		struct qs_quic_server_config qc;
@@ -183,6 +187,7 @@ static void stop_part_done(void *arg)
 void qis_daemon_stop(struct qis_daemon *d, void (*done)(void *arg), void *arg)
 {
 	d->stopping = true;
+	qis_retention_stop(d);
 	d->stop_done = done;
 	d->stop_done_arg = arg;
 	d->stop_parts = d->admin != NULL ? 2 : 1;
@@ -203,6 +208,7 @@ void qis_daemon_free(struct qis_daemon *d)
 		qs_free(s);
 	}
 	qis_group_free(d);
+	qis_retention_free(d);
 	qs_chunks_close(d->chunks);
 	qs_meta_close(d->meta);
 	qs_free(d);

@@ -26,6 +26,12 @@ struct qis_config {
 	const char *data_dir;    /* created 0700 */
 	const char *password;    /* server password to set on start, or NULL */
 	bool fast_password_hash; /* tests only: cheap Argon2 parameters */
+	/* Retention (server/retention.c): keep the newest keep_versions versions of a path
+	 * and/or those younger than keep_days (0 and 0: keep all); unreferenced chunks older
+	 * than gc_grace_s seconds are collected. */
+	uint32_t keep_versions;
+	uint32_t keep_days;
+	int64_t gc_grace_s;
 	/* Called on the loop thread when the admin API asks the daemon to stop (POST /v1/stop),
 	 * as a signal would; it is expected to call qis_daemon_stop. NULL: the daemon stops
 	 * itself with no done callback. */
@@ -46,8 +52,9 @@ struct qis_daemon {
 	struct qis_session *sessions;
 	uint64_t next_generation;
 	bool stopping;
-	struct qis_group *group; /* sync.c: proposals waiting for the next group commit */
-	unsigned stop_parts;     /* servers still shutting down (admin, QUIC) */
+	struct qis_group *group;         /* sync.c: proposals waiting for the next group commit */
+	struct qis_retention *retention; /* retention.c: the periodic prune and GC */
+	unsigned stop_parts;             /* servers still shutting down (admin, QUIC) */
 	void (*stop_done)(void *arg);
 	void *stop_done_arg;
 };
@@ -82,15 +89,19 @@ int qis_tx_conflict(struct qis_session *s, struct qs_tx *tx, const char *name);
 /* Pushes a new version of root/path to every other connected member (MUST_SYNC). */
 void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
 		      const char *path);
-/* Pushes the current version of root/path to every connected member, by_client included,
- * with FORCE_SYNC: they overwrite their copy whatever their base version (a conflict choice
- * or a rollback; reason is a Quics__ForceReason). */
-void qis_push_forced(struct qis_daemon *d, uint64_t by_client, uint64_t root_id, const char *path,
-		     int reason);
 /* The store lost chunks of root/path's versions: asks the connected members for them
  * (NEED_CONTENT, need.c), stores what comes back verified, and pushes the path again. */
 void qis_need_content(struct qis_daemon *d, uint64_t root_id, const char *path,
 		      const uint8_t (*hashes)[QS_SHA256_LEN], size_t count);
+int qis_tx_history(struct qis_session *s, struct qs_tx *tx, const char *name);
+/* Retention and chunk GC (retention.c): _start runs it once and then every hour; _run runs
+ * it now (stats may be NULL). Errors of _run: QS_ESTATE (a chunk batch is open: try again
+ * later), the store's. */
+int qis_retention_start(struct qis_daemon *d);
+int qis_retention_run(struct qis_daemon *d, struct qs_chunks_gc_stats *stats);
+/* _stop ends the periodic runs (the loop may end); _free closes the timer. */
+void qis_retention_stop(struct qis_daemon *d);
+void qis_retention_free(struct qis_daemon *d);
 /* Group commit of proposals (sync.c): set up at start, torn down at free. */
 int qis_group_init(struct qis_daemon *d);
 void qis_group_free(struct qis_daemon *d);

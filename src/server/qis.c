@@ -73,6 +73,22 @@ static int port_option(const struct qs_cmd_ctx *c, const char *opt, const char *
 	return 0;
 }
 
+/* A number up to max from the command line, else from the environment variable, else the
+ * default. */
+static int num_option(const struct qs_cmd_ctx *c, const char *opt, const char *env, uint64_t max,
+		      uint64_t *out)
+{
+	const char *v = getenv(env);
+	uint64_t n = qs_cmd_num(c, opt);
+	if (!qs_cmd_given(c, opt) && v != NULL && qs_parse_u64(v, max, &n) != 0) {
+		fprintf(c->err, "qis: %s: not a number from 0 to %llu: %s\n", env,
+			(unsigned long long)max, v);
+		return QS_EXIT_USAGE;
+	}
+	*out = n;
+	return 0;
+}
+
 /* A string from the command line, else from the environment variable, else the default. */
 static const char *str_option(const struct qs_cmd_ctx *c, const char *opt, const char *env)
 {
@@ -134,6 +150,14 @@ static int cmd_run(struct qs_cmd_ctx *c)
 	cfg.addr = str_option(c, "addr", "QUICS_ADDR");
 	cfg.data_dir = str_option(c, "data", "QUICS_DATA");
 	cfg.password = str_option(c, "password", "QUICS_PASSWORD");
+	uint64_t keep_versions, keep_days, grace;
+	if (num_option(c, "keep-versions", "QUICS_KEEP_VERSIONS", UINT32_MAX, &keep_versions) ||
+	    num_option(c, "keep-days", "QUICS_KEEP_DAYS", 100000, &keep_days) ||
+	    num_option(c, "gc-grace", "QUICS_GC_GRACE", INT32_MAX, &grace))
+		return QS_EXIT_USAGE;
+	cfg.keep_versions = (uint32_t)keep_versions;
+	cfg.keep_days = (uint32_t)keep_days;
+	cfg.gc_grace_s = (int64_t)grace;
 	const char *fast = getenv("QUICS_TEST_FAST_HASH");
 	cfg.fast_password_hash = fast != NULL && strcmp(fast, "1") == 0;
 	cfg.on_stop_request = request_stop;
@@ -491,9 +515,10 @@ static int files_table(FILE *f, json_t *ans)
 static int history_table(FILE *f, json_t *ans)
 {
 	static const struct qs_out_col cols[] = {
-		{"version", "VERSION", true},    {"kind", "KIND", false},
-		{"size_text", "SIZE", true},     {"by", "MODIFIED BY", false},
-		{"accepted", "ACCEPTED", false}, {"content", "CONTENT", false},
+		{"version", "VERSION", true},      {"kind", "KIND", false},
+		{"operation", "OPERATION", false}, {"size_text", "SIZE", true},
+		{"by", "MODIFIED BY", false},      {"accepted", "ACCEPTED", false},
+		{"content", "CONTENT", false},
 	};
 	json_t *rows = json_object_get(ans, "versions"), *row;
 	size_t i;
@@ -824,6 +849,16 @@ static const struct qs_opt run_opts[] = {
 	{"password", QS_OPT_STRING, "PW",
 	 "server password clients register with (QUICS_PASSWORD; made up on first start)", 0, 0,
 	 NULL, false},
+	{"keep-versions", QS_OPT_U64, "N",
+	 "keep the N newest versions of each file, 0 for all (QUICS_KEEP_VERSIONS)", 0, UINT32_MAX,
+	 "0", false},
+	{"keep-days", QS_OPT_U64, "D",
+	 "keep versions younger than D days, 0 for all (QUICS_KEEP_DAYS); with --keep-versions a "
+	 "version goes when both would drop it",
+	 0, 100000, "0", false},
+	{"gc-grace", QS_OPT_U64, "SECONDS",
+	 "unreferenced chunks younger than this are kept (QUICS_GC_GRACE)", 0, INT32_MAX, "3600",
+	 false},
 };
 
 static const struct qs_opt client_opts[] = {

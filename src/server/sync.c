@@ -13,6 +13,7 @@
 #include "core/filestate.h"
 #include "net/chunkrun.h"
 #include "net/txmsg.h"
+#include "server/fetch.h"
 #include "server/reqrep.h"
 
 #define SCAN_PAGE 1000
@@ -83,17 +84,26 @@ static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data
 	return qs_chunks_put(d->chunks, h, data, len);
 }
 
-static bool chunk_present(struct qis_daemon *d, uint64_t root_id, const uint8_t *h)
+/* A chunk need not be uploaded only if this root already uses it and it is stored: a
+ * client must prove it has the bytes of any chunk new to its root. The chunk is pinned
+ * first (the caller unpins it when the proposal is done), so the garbage collector cannot
+ * delete it between this answer and the commit of the version that references it. */
+static int chunk_pin_present(struct qis_daemon *d, uint64_t root_id, const uint8_t *h,
+			     bool *present)
 {
 	bool in_root = false, stored = false;
-	return qs_meta_root_has_chunk(d->meta, root_id, h, &in_root) == 0 && in_root &&
-	       qs_chunks_has(d->chunks, h, &stored) == 0 && stored;
+	int rc = qs_chunks_pin(d->chunks, h, &stored);
+	if (rc != 0)
+		return rc;
+	*present = stored && qs_meta_root_has_chunk(d->meta, root_id, h, &in_root) == 0 && in_root;
+	return 0;
 }
 
 /* ---- PLEASE_SYNC ------------------------------------------------------------------------ */
 
 struct psync {
 	struct qis_session *s;
+	struct qis_daemon *d; /* outlives s: a queued proposal is applied after its session */
 	struct qs_tx *tx;
 	uint64_t client_id, root_id, base_version;
 	char *path;
@@ -105,6 +115,8 @@ struct psync {
 	struct qs_buf enc; /* manifest encoding or symlink target */
 	uint8_t (*need)[QS_SHA256_LEN];
 	size_t n_need, next_need;
+	uint8_t (*pins)[QS_SHA256_LEN]; /* chunks pinned against the GC until this is freed */
+	size_t n_pins;
 	struct qs_chunk_rx rx;
 	bool got_request, done;
 	bool queued; /* waiting in the group; freed by the flush */
@@ -114,6 +126,9 @@ struct psync {
 
 static void psync_free(struct psync *p)
 {
+	for (size_t i = 0; i < p->n_pins; i++)
+		qs_chunks_unpin(p->d->chunks, p->pins[i]);
+	qs_free(p->pins);
 	qs_free(p->path);
 	qs_free(p->need);
 	qs_buf_release(&p->enc);
@@ -208,7 +223,7 @@ static void psync_finish(struct psync *p, int rc, const struct qs_meta_result *r
 		qs_info("server", "event=version client=%llu root=%llu path=\"%s\" version=%llu",
 			(unsigned long long)p->client_id, (unsigned long long)p->root_id, p->path,
 			(unsigned long long)res->decision.version);
-		qis_push_version(p->s->d, p->client_id, p->root_id, p->path);
+		qis_push_version(p->d, p->client_id, p->root_id, p->path);
 	}
 }
 
@@ -308,18 +323,25 @@ void qis_group_free(struct qis_daemon *d)
 	uv_close((uv_handle_t *)&g->timer, group_closed);
 }
 
-/* Which chunks of the manifest the server lacks, once each, in manifest order. */
+/* Which chunks of the manifest the server lacks, once each, in manifest order; every chunk
+ * of the manifest is pinned on the way. */
 static int psync_find_missing(struct psync *p, const Quics__FileState *st)
 {
-	p->need = qs_calloc(st->n_manifest ? st->n_manifest : 1, sizeof(*p->need));
-	if (p->need == NULL)
+	size_t n = st->n_manifest ? st->n_manifest : 1;
+	p->need = qs_calloc(n, sizeof(*p->need));
+	p->pins = qs_calloc(n, sizeof(*p->pins));
+	if (p->need == NULL || p->pins == NULL)
 		return QS_ENOMEM;
 	for (size_t i = 0; i < st->n_manifest; i++) {
 		const uint8_t *h = st->manifest[i]->hash.data;
-		bool dup = false;
+		bool dup = false, present = false;
+		int rc = chunk_pin_present(p->s->d, p->root_id, h, &present);
+		if (rc != 0)
+			return rc;
+		memcpy(p->pins[p->n_pins++], h, QS_SHA256_LEN);
 		for (size_t k = 0; k < p->n_need && !dup; k++)
 			dup = memcmp(p->need[k], h, QS_SHA256_LEN) == 0;
-		if (!dup && !chunk_present(p->s->d, p->root_id, h))
+		if (!dup && !present)
 			memcpy(p->need[p->n_need++], h, QS_SHA256_LEN);
 	}
 	return 0;
@@ -493,6 +515,7 @@ static int start_please_sync(struct qis_session *s, struct qs_tx *tx)
 	if (p == NULL)
 		return QS_ENOMEM;
 	p->s = s;
+	p->d = s->d;
 	p->tx = tx;
 	p->client_id = s->client_id;
 	qs_buf_init(&p->enc, (size_t)40 << 20);
@@ -503,121 +526,10 @@ static int start_please_sync(struct qis_session *s, struct qs_tx *tx)
 
 /* ---- MUST_SYNC -------------------------------------------------------------------------- */
 
-struct push {
-	uint64_t generation;
-	struct qis_daemon *d;
-	struct qs_tx *tx;
-	char *path;
-	struct qs_manifest manifest;
-	uint8_t (*want)[QS_SHA256_LEN];
-	size_t n_want, next_want;
-	bool got_want, finished;
-};
-
-static void push_free(struct push *p)
-{
-	qs_free(p->path);
-	qs_free(p->want);
-	qs_manifest_release(&p->manifest);
-	qs_free(p);
-}
-
-static bool in_manifest(const struct qs_manifest *m, const uint8_t *h)
-{
-	for (size_t i = 0; i < m->count; i++)
-		if (memcmp(m->chunks[i].sha256, h, QS_SHA256_LEN) == 0)
-			return true;
-	return false;
-}
-
-static void chunk_release(void *arg)
-{
-	qs_free(arg);
-}
-
-/* Sends wanted chunks while the transaction has room, then ends our half. */
-static void push_pump(struct push *p)
-{
-	while (p->next_want < p->n_want && qs_tx_writable(p->tx)) {
-		const uint8_t *h = p->want[p->next_want++];
-		uint8_t *data;
-		size_t len;
-		int rc = qs_chunks_get(p->d->chunks, h, &data, &len);
-		if (rc != 0) {
-			qs_chunk_send_missing(p->tx, h);
-			continue;
-		}
-		if (qs_chunk_send(p->tx, h, data, len, chunk_release, data) != 0) {
-			qs_free(data);
-			qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
-			return;
-		}
-	}
-	if (p->next_want == p->n_want && !p->finished) {
-		p->finished = true;
-		qs_tx_finish(p->tx);
-	}
-}
-
-static int push_on_msg(struct qs_tx *tx, const uint8_t *data, size_t len, void *arg)
-{
-	(void)tx;
-	struct push *p = arg;
-	ProtobufCMessage *m;
-	if (p->got_want) {
-		/* The client's SyncResult: it is done with this version. */
-		if (qs_wire_unpack(&quics__sync_result__descriptor, data, len, NULL, &m) == 0) {
-			const Quics__SyncResult *r = (const void *)m;
-			if (r->error != NULL)
-				qs_warn("server",
-					"event=push_failed path=\"%s\" code=%d msg=\"%s\"", p->path,
-					(int)r->error->code, r->error->message);
-			qs_wire_free(m);
-		}
-		return 0;
-	}
-	p->got_want = true;
-	int rc = qs_wire_unpack(&quics__chunk_want__descriptor, data, len, NULL, &m);
-	if (rc != 0)
-		return rc;
-	const Quics__ChunkWant *w = (const void *)m;
-	if (w->error == NULL && w->n_hashes > 0) {
-		p->want = qs_calloc(w->n_hashes, sizeof(*p->want));
-		if (p->want == NULL)
-			rc = QS_ENOMEM;
-		for (size_t i = 0; rc == 0 && i < w->n_hashes; i++) {
-			if (!in_manifest(&p->manifest, w->hashes[i].data))
-				rc = QS_EPROTO; /* only chunks of this version are served here */
-			else
-				memcpy(p->want[p->n_want++], w->hashes[i].data, QS_SHA256_LEN);
-		}
-	}
-	qs_wire_free(m);
-	if (rc == 0)
-		push_pump(p);
-	return rc;
-}
-
-static void push_on_writable(struct qs_tx *tx, void *arg)
-{
-	(void)tx;
-	push_pump(arg);
-}
-
-static void push_on_close(struct qs_tx *tx, int err, void *arg)
-{
-	(void)tx;
-	struct push *p = arg;
-	if (err != 0 && err != QS_ECONN)
-		qs_debug("server", "event=push_closed path=\"%s\" err=%s", p->path,
-			 qs_strerror(err));
-	push_free(p);
-}
-
-static const struct qs_tx_ops push_ops = {
-	.on_msg = push_on_msg,
-	.on_writable = push_on_writable,
-	.on_close = push_on_close,
+struct must_first {
+	uint64_t root_id, version;
+	const char *path;
+	const struct qis_move *mv; /* the move this push announces, or NULL */
 };
 
 /* The moved list as ScanEntry messages (pointing into mv); caller frees both arrays. */
@@ -645,94 +557,56 @@ static int move_entries(const struct qis_move *mv, Quics__ScanEntry **es_out,
 	return 0;
 }
 
-/* Opens MUST_SYNC toward session s for the current entry of root/path (mv: as the move's
- * announcement), or FORCE_SYNC when force_reason is not 0 (then by_client is who made the
- * choice). */
-static int push_to_ex(struct qis_session *s, uint64_t root_id, const char *path,
-		      const struct qis_move *mv, int force_reason, uint64_t by_client)
+static int must_first(struct qs_tx *tx, const Quics__FileState *st, void *arg)
 {
-	struct qis_daemon *d = s->d;
+	const struct must_first *mf = arg;
+	Quics__MustSyncRequest req = QUICS__MUST_SYNC_REQUEST__INIT;
+	req.root_id = mf->root_id;
+	req.path = (char *)mf->path;
+	req.version = mf->version;
+	req.state = (Quics__FileState *)st;
+	Quics__ScanEntry *es = NULL, **ps = NULL;
+	if (mf->mv != NULL) {
+		int rc = move_entries(mf->mv, &es, &ps);
+		if (rc != 0)
+			return rc;
+		req.moved_from = mf->mv->from;
+		req.moved_from_version = mf->mv->from_version + 1;
+		req.n_moved = mf->mv->n;
+		req.moved = ps;
+	}
+	int rc = qs_tx_send_pb(tx, &req.base);
+	qs_free(es);
+	qs_free(ps);
+	return rc;
+}
+
+/* Opens MUST_SYNC toward session s for the current entry of root/path (server/fetch.h); mv:
+ * as the announcement of that move. */
+static int push_to_ex(struct qis_session *s, uint64_t root_id, const char *path,
+		      const struct qis_move *mv)
+{
 	struct qs_version_entry e;
 	struct qs_meta_file f;
 	uint8_t *enc = NULL;
-	int rc = qs_meta_entry(d->meta, root_id, path, &e, &f, &enc);
-	if (rc != 0 || e.version == 0)
-		return rc;
-	struct push *p = qs_calloc(1, sizeof(*p));
-	if (p == NULL) {
-		qs_free(enc);
-		return QS_ENOMEM;
+	int rc = qs_meta_entry(s->d->meta, root_id, path, &e, &f, &enc);
+	if (rc == 0 && e.version != 0) {
+		struct must_first mf = {root_id, e.version, path, mv};
+		rc = qis_fetch_open(s, "MUST_SYNC", path, &f, must_first, &mf);
 	}
-	p->d = d;
-	p->generation = s->generation;
-	qs_manifest_init(&p->manifest);
-	p->path = qs_strdup(path);
-	rc = p->path == NULL ? QS_ENOMEM : 0;
-	char *target = NULL;
-	if (rc == 0 && e.content.kind == QS_KIND_FILE && enc != NULL)
-		rc = qs_manifest_decode(&p->manifest, enc, f.manifest_len);
-	if (rc == 0 && e.content.kind == QS_KIND_SYMLINK) {
-		target = qs_strndup((const char *)enc, f.manifest_len);
-		rc = target == NULL ? QS_ENOMEM : 0;
-	}
-	/* Small files travel inline so the client needs no second round trip. */
-	uint8_t *inl = NULL;
-	size_t inl_len = 0;
-	if (rc == 0 && mv == NULL && e.content.kind == QS_KIND_FILE && p->manifest.count == 1 &&
-	    p->manifest.size_bytes <= QS_WIRE_INLINE_MAX &&
-	    qs_chunks_get(d->chunks, p->manifest.chunks[0].sha256, &inl, &inl_len) != 0)
-		inl = NULL;
-	struct qs_filestate_out fs;
-	if (rc == 0)
-		rc = qs_filestate_out_init(&fs, e.content.kind, f.mode, f.mtime_ns, &p->manifest,
-					   inl, inl_len, target);
-	if (rc == 0) {
-		Quics__MustSyncRequest req = QUICS__MUST_SYNC_REQUEST__INIT;
-		Quics__ForceSyncRequest freq = QUICS__FORCE_SYNC_REQUEST__INIT;
-		req.root_id = freq.root_id = root_id;
-		req.path = freq.path = p->path;
-		req.version = freq.version = e.version;
-		req.state = freq.state = &fs.st;
-		freq.reason = (Quics__ForceReason)force_reason;
-		freq.modified_by = by_client;
-		Quics__ScanEntry *es = NULL, **ps = NULL;
-		if (mv != NULL)
-			rc = move_entries(mv, &es, &ps);
-		if (rc == 0 && mv != NULL) {
-			req.moved_from = mv->from;
-			req.moved_from_version = mv->from_version + 1;
-			req.n_moved = mv->n;
-			req.moved = ps;
-		}
-		if (rc == 0)
-			rc = qs_conn_open_tx(s->conn, force_reason ? "FORCE_SYNC" : "MUST_SYNC",
-					     &push_ops, p, &p->tx);
-		if (rc == 0 &&
-		    (rc = qs_tx_send_pb(p->tx, force_reason ? &freq.base : &req.base)) != 0)
-			qs_tx_cancel(p->tx, QS_QUIC_ERR_INTERNAL);
-		qs_filestate_out_release(&fs);
-		qs_free(es);
-		qs_free(ps);
-		if (rc == 0)
-			p = NULL; /* owned by the transaction now */
-	}
-	qs_free(inl);
-	qs_free(target);
 	qs_free(enc);
-	if (p != NULL && p->tx == NULL)
-		push_free(p);
 	return rc;
 }
 
 static int push_to(struct qis_session *s, uint64_t root_id, const char *path)
 {
-	return push_to_ex(s, root_id, path, NULL, 0, 0);
+	return push_to_ex(s, root_id, path, NULL);
 }
 
 static int push_move(struct qis_session *s, uint64_t root_id, const char *path,
 		     const struct qis_move *mv)
 {
-	return push_to_ex(s, root_id, path, mv, 0, 0);
+	return push_to_ex(s, root_id, path, mv);
 }
 
 void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
@@ -745,19 +619,6 @@ void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_
 		int rc = push_to(s, root_id, path);
 		if (rc != 0)
 			qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
-				(unsigned long long)s->client_id, path, qs_strerror(rc));
-	}
-}
-
-void qis_push_forced(struct qis_daemon *d, uint64_t by_client, uint64_t root_id, const char *path,
-		     int reason)
-{
-	for (struct qis_session *s = d->sessions; s != NULL; s = s->next) {
-		if (s->client_id == 0 || !qs_meta_is_member(d->meta, s->client_id, root_id))
-			continue;
-		int rc = push_to_ex(s, root_id, path, NULL, reason, by_client);
-		if (rc != 0)
-			qs_warn("server", "event=force_failed client=%llu path=\"%s\" err=%s",
 				(unsigned long long)s->client_id, path, qs_strerror(rc));
 	}
 }

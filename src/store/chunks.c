@@ -69,6 +69,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_PACK_SIZE] = "UPDATE packs SET size = ?2 WHERE id = ?1",
 };
 
+/* A pinned chunk (qs_chunks_pin): in a chained table of PIN_BUCKETS lists. */
+#define PIN_BUCKETS 4096
+struct pin {
+	uint8_t hash[QS_SHA256_LEN];
+	uint64_t count;
+	struct pin *next;
+};
+
 /* A large chunk of the open batch: written to tmp/<hex>, not yet synced or in place. */
 struct pending {
 	uint8_t hash[QS_SHA256_LEN];
@@ -95,6 +103,7 @@ struct qs_chunks {
 	bool broken;       /* a sync failed: puts refused until the store is reopened */
 	struct pending pending[QS_CHUNKS_BATCH_FILES_MAX];
 	size_t pending_n;
+	struct pin *pins[PIN_BUCKETS]; /* pinned chunks by the first bytes of their hash */
 };
 
 /* Where a chunk is, found under the lock. */
@@ -950,6 +959,255 @@ void qs_chunks_close(struct qs_chunks *cs)
 		close(cs->lock_fd);
 	if (cs->dir_fd >= 0)
 		close(cs->dir_fd);
+	for (size_t i = 0; i < PIN_BUCKETS; i++) {
+		while (cs->pins[i] != NULL) {
+			struct pin *p = cs->pins[i];
+			cs->pins[i] = p->next;
+			qs_free(p);
+		}
+	}
 	pthread_mutex_destroy(&cs->lock);
 	qs_free(cs);
+}
+
+/* ---- pins and garbage collection ---- */
+
+static struct pin **pin_slot(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN])
+{
+	size_t b = ((size_t)hash[0] << 8 | hash[1]) % PIN_BUCKETS;
+	struct pin **pp = &cs->pins[b];
+	while (*pp != NULL && memcmp((*pp)->hash, hash, QS_SHA256_LEN) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+int qs_chunks_pin(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN], bool *present)
+{
+	struct location loc;
+	pthread_mutex_lock(&cs->lock);
+	int rc = locate(cs, hash, &loc);
+	struct pin **pp = pin_slot(cs, hash);
+	if (!rc && *pp == NULL) {
+		*pp = qs_calloc(1, sizeof(**pp));
+		if (*pp == NULL)
+			rc = QS_ENOMEM;
+		else
+			memcpy((*pp)->hash, hash, QS_SHA256_LEN);
+	}
+	if (!rc)
+		(*pp)->count++;
+	pthread_mutex_unlock(&cs->lock);
+	if (!rc)
+		*present = loc.where != AT_NONE;
+	return rc;
+}
+
+void qs_chunks_unpin(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN])
+{
+	pthread_mutex_lock(&cs->lock);
+	struct pin **pp = pin_slot(cs, hash);
+	struct pin *p = *pp;
+	if (p != NULL && --p->count == 0) {
+		*pp = p->next;
+		qs_free(p);
+	}
+	pthread_mutex_unlock(&cs->lock);
+}
+
+static bool hex_hash(const char *name, uint8_t out[QS_SHA256_LEN])
+{
+	if (strlen(name) != 2 * QS_SHA256_LEN)
+		return false;
+	for (size_t i = 0; i < QS_SHA256_LEN; i++) {
+		int v = 0;
+		for (size_t k = 0; k < 2; k++) {
+			char c = name[2 * i + k];
+			int d = c >= '0' && c <= '9'   ? c - '0'
+				: c >= 'a' && c <= 'f' ? c - 'a' + 10
+						       : -1;
+			if (d < 0)
+				return false;
+			v = v * 16 + d;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return true;
+}
+
+/* Under the lock: whether an unreferenced chunk must still be kept (pinned, or young). */
+static bool gc_keep_locked(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN],
+			   int64_t written_unix_s, int64_t cutoff_unix_s,
+			   struct qs_chunks_gc_stats *st)
+{
+	if (*pin_slot(cs, hash) != NULL) {
+		st->kept_pinned++;
+		return true;
+	}
+	if (written_unix_s >= cutoff_unix_s) {
+		st->kept_young++;
+		return true;
+	}
+	return false;
+}
+
+/* Large chunks: the files of one leaf directory objects/ab/cd. */
+static int gc_leaf(struct qs_chunks *cs, const char *leaf, qs_chunks_live_fn live, void *arg,
+		   int64_t cutoff, struct qs_chunks_gc_stats *st)
+{
+	int fd = openat(cs->dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return io_err("open dir", leaf);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return io_err("open dir", leaf);
+	}
+	int rc = 0;
+	struct dirent *e;
+	while (!rc && (e = readdir(d)) != NULL) {
+		uint8_t h[QS_SHA256_LEN];
+		struct stat sb;
+		if (!hex_hash(e->d_name, h) ||
+		    fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		st->examined++;
+		if (live(arg, h))
+			continue;
+		pthread_mutex_lock(&cs->lock);
+		if (!gc_keep_locked(cs, h, (int64_t)sb.st_mtime, cutoff, st)) {
+			if (unlinkat(fd, e->d_name, 0) == 0) {
+				st->deleted++;
+				st->deleted_bytes += (uint64_t)sb.st_size;
+			} else if (errno != ENOENT) {
+				rc = io_err("unlink", e->d_name);
+			}
+		}
+		pthread_mutex_unlock(&cs->lock);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Walks objects/ab/cd/ for large chunk files. */
+static int gc_objects(struct qs_chunks *cs, qs_chunks_live_fn live, void *arg, int64_t cutoff,
+		      struct qs_chunks_gc_stats *st)
+{
+	int rc = 0;
+	for (unsigned a = 0; !rc && a < 256; a++) {
+		char top[NAME_BYTES];
+		snprintf(top, sizeof(top), "objects/%02x", a);
+		struct stat sb;
+		if (fstatat(cs->dir_fd, top, &sb, 0) != 0)
+			continue;
+		for (unsigned b = 0; !rc && b < 256; b++) {
+			char leaf[NAME_BYTES];
+			snprintf(leaf, sizeof(leaf), "objects/%02x/%02x", a, b);
+			if (fstatat(cs->dir_fd, leaf, &sb, 0) == 0)
+				rc = gc_leaf(cs, leaf, live, arg, cutoff, st);
+		}
+	}
+	return rc;
+}
+
+/* Small chunks: index rows of unreferenced packed chunks. A pack's mtime is the time of its
+ * last append, so it is never older than any chunk in it: the grace period holds. */
+static int gc_packed(struct qs_chunks *cs, qs_chunks_live_fn live, void *arg, int64_t cutoff,
+		     struct qs_chunks_gc_stats *st)
+{
+	sqlite3_stmt *list = NULL, *del = NULL;
+	int rc = sqlite3_prepare_v2(cs->db, "SELECT hash, pack, length FROM chunks", -1, &list,
+				    NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(cs->db, "DELETE FROM chunks WHERE hash = ?1", -1, &del,
+					NULL);
+	rc = rc == SQLITE_OK ? 0 : sql_err(cs, rc, "gc prepare");
+	/* Collect first: rows are deleted while the listing is not open. */
+	uint8_t(*dead)[QS_SHA256_LEN] = NULL;
+	int64_t *packs = NULL, *lens = NULL;
+	size_t n = 0, cap = 0;
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(list)) == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(list, 0);
+		if (h == NULL || sqlite3_column_bytes(list, 0) != QS_SHA256_LEN)
+			continue;
+		st->examined++;
+		if (live(arg, h))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			void *nd = qs_realloc(dead, cap * sizeof(*dead));
+			void *np = nd ? qs_realloc(packs, cap * sizeof(*packs)) : NULL;
+			void *nl = np ? qs_realloc(lens, cap * sizeof(*lens)) : NULL;
+			dead = nd ? nd : dead;
+			packs = np ? np : packs;
+			lens = nl ? nl : lens;
+			if (nl == NULL) {
+				rc = QS_ENOMEM;
+				break;
+			}
+		}
+		memcpy(dead[n], h, QS_SHA256_LEN);
+		packs[n] = sqlite3_column_int64(list, 1);
+		lens[n++] = sqlite3_column_int64(list, 2);
+	}
+	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = sql_err(cs, step, "gc list");
+	sqlite3_finalize(list);
+	/* One index transaction under the lock for all deletions (puts wait meanwhile). */
+	pthread_mutex_lock(&cs->lock);
+	if (!rc && n > 0)
+		rc = stmt_exec(cs, ST_BEGIN, "gc begin");
+	for (size_t i = 0; !rc && i < n; i++) {
+		char name[NAME_BYTES];
+		struct stat sb;
+		pack_name(name, (uint64_t)packs[i]);
+		int64_t written =
+			fstatat(cs->dir_fd, name, &sb, 0) == 0 ? (int64_t)sb.st_mtime : INT64_MAX;
+		if (gc_keep_locked(cs, dead[i], written, cutoff, st))
+			continue;
+		sqlite3_bind_blob(del, 1, dead[i], QS_SHA256_LEN, SQLITE_STATIC);
+		step = sqlite3_step(del);
+		sqlite3_reset(del);
+		if (step != SQLITE_DONE) {
+			rc = sql_err(cs, step, "gc delete");
+		} else {
+			st->deleted++;
+			st->deleted_bytes += (uint64_t)lens[i];
+		}
+	}
+	if (n > 0 && !sqlite3_get_autocommit(cs->db)) {
+		if (!rc)
+			rc = stmt_exec(cs, ST_COMMIT, "gc commit");
+		if (rc)
+			stmt_exec(cs, ST_ROLLBACK, "gc rollback");
+	}
+	pthread_mutex_unlock(&cs->lock);
+	sqlite3_finalize(del);
+	qs_free(dead);
+	qs_free(packs);
+	qs_free(lens);
+	return rc;
+}
+
+int qs_chunks_gc(struct qs_chunks *cs, qs_chunks_live_fn live, void *arg, int64_t cutoff_unix_s,
+		 struct qs_chunks_gc_stats *stats)
+{
+	struct qs_chunks_gc_stats st;
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&cs->lock);
+	bool busy = cs->in_batch;
+	pthread_mutex_unlock(&cs->lock);
+	if (busy)
+		return QS_ESTATE;
+	int rc = gc_objects(cs, live, arg, cutoff_unix_s, &st);
+	if (!rc)
+		rc = gc_packed(cs, live, arg, cutoff_unix_s, &st);
+	qs_info(LOG_MODULE,
+		"op=gc examined=%" PRIu64 " deleted=%" PRIu64 " bytes=%" PRIu64
+		" kept_pinned=%" PRIu64 " kept_young=%" PRIu64 " err=%s",
+		st.examined, st.deleted, st.deleted_bytes, st.kept_pinned, st.kept_young,
+		qs_strerror(rc));
+	if (stats)
+		*stats = st;
+	return rc;
 }

@@ -87,4 +87,41 @@ int qs_chunks_read(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN], uint
 int qs_chunks_get(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN], uint8_t **data,
 		  size_t *len);
 
+/* ---- garbage collection (docs/store.md, "Garbage collection") ----
+ *
+ * A chunk that no stored version (or conflict candidate) references is garbage, except one
+ * an in-flight upload is about to reference: such a transaction pins every chunk of its
+ * manifest with qs_chunks_pin before it decides which chunks it may skip, and unpins them
+ * when it has committed or failed. Pins and the collector's deletions are made under the
+ * store's lock, so for each chunk either the pin comes first (the collector keeps it) or the
+ * deletion does (the pin then reports it absent and the upload sends it). Chunks younger
+ * than the grace period are also kept (a retried upload reuses what a dropped one sent). */
+
+/* Pins the chunk (a counter: pin it as many times as it is unpinned) and sets *present to
+ * whether it is stored, both under one hold of the lock. Errors: QS_EIO, QS_ENOMEM (then
+ * nothing is pinned). */
+int qs_chunks_pin(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN], bool *present);
+/* Drops one pin of the chunk (no-op if it is not pinned). */
+void qs_chunks_unpin(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN]);
+
+/* Whether a chunk is referenced (the collector keeps it). */
+typedef bool (*qs_chunks_live_fn)(void *arg, const uint8_t hash[QS_SHA256_LEN]);
+
+struct qs_chunks_gc_stats {
+	uint64_t examined;      /* chunks looked at */
+	uint64_t deleted;       /* chunks removed */
+	uint64_t deleted_bytes; /* their lengths */
+	uint64_t kept_pinned;   /* unreferenced but pinned */
+	uint64_t kept_young;    /* unreferenced but stored at or after the cutoff */
+};
+
+/* Removes every stored chunk for which live(arg, hash) is false, that is not pinned, and
+ * whose file (large chunks) or pack (small ones) was last written before cutoff_unix_s. A
+ * large chunk's file is deleted; a small chunk's index row is deleted (its pack bytes are
+ * reclaimed only when packs are compacted, which is not written yet). Must not run while a
+ * batch is open. stats may be NULL. Errors: QS_ESTATE (a batch is open), QS_EIO, QS_ENOMEM
+ * (chunks deleted before the error stay deleted; nothing referenced is ever deleted). */
+int qs_chunks_gc(struct qs_chunks *cs, qs_chunks_live_fn live, void *arg, int64_t cutoff_unix_s,
+		 struct qs_chunks_gc_stats *stats);
+
 #endif

@@ -715,6 +715,123 @@ static void test_threads(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* ---- garbage collection ---- */
+
+/* live: the chunk is one of the n hashes in arg. */
+struct live_set {
+	const struct chunk *const *c;
+	size_t n;
+};
+
+static bool live_in(void *arg, const uint8_t hash[QS_SHA256_LEN])
+{
+	const struct live_set *l = arg;
+	for (size_t i = 0; i < l->n; i++)
+		if (memcmp(l->c[i]->hash, hash, QS_SHA256_LEN) == 0)
+			return true;
+	return false;
+}
+
+#define FUTURE ((int64_t)4102444800) /* 2100: every chunk is older than this cutoff */
+
+static void test_gc_deletes_only_unreferenced(void **state)
+{
+	struct fixture *f = *state;
+	struct chunk small_keep = chunk_make(1000, 1), small_dead = chunk_make(2000, 2);
+	struct chunk big_keep = chunk_make(MIB, 3), big_dead = chunk_make(MIB + 5, 4);
+	put_ok(f->cs, &small_keep);
+	put_ok(f->cs, &small_dead);
+	put_ok(f->cs, &big_keep);
+	put_ok(f->cs, &big_dead);
+	const struct chunk *keep[] = {&small_keep, &big_keep};
+	struct live_set l = {keep, 2};
+	struct qs_chunks_gc_stats st;
+	/* Everything is younger than a cutoff in the past: kept. */
+	assert_int_equal(qs_chunks_gc(f->cs, live_in, &l, 0, &st), 0);
+	assert_int_equal(st.examined, 4);
+	assert_int_equal(st.deleted, 0);
+	assert_int_equal(st.kept_young, 2);
+	assert_int_equal(qs_chunks_gc(f->cs, live_in, &l, FUTURE, &st), 0);
+	assert_int_equal(st.deleted, 2);
+	assert_int_equal(st.deleted_bytes, 2000 + MIB + 5);
+	assert_true(has(f->cs, &small_keep));
+	assert_true(has(f->cs, &big_keep));
+	assert_false(has(f->cs, &small_dead));
+	assert_false(has(f->cs, &big_dead));
+	uint8_t *data;
+	size_t len;
+	assert_int_equal(qs_chunks_get(f->cs, big_keep.hash, &data, &len), 0);
+	assert_memory_equal(data, big_keep.data, len);
+	qs_free(data);
+	/* A collected chunk can be stored again, and survives a reopen. */
+	put_ok(f->cs, &big_dead);
+	put_ok(f->cs, &small_dead);
+	reopen(f, NULL);
+	assert_true(has(f->cs, &big_dead));
+	assert_true(has(f->cs, &small_dead));
+	/* No GC inside a batch. */
+	assert_int_equal(qs_chunks_batch_begin(f->cs), 0);
+	assert_int_equal(qs_chunks_gc(f->cs, live_in, &l, FUTURE, &st), QS_ESTATE);
+	assert_int_equal(qs_chunks_batch_abort(f->cs), 0);
+	chunk_free(&small_keep);
+	chunk_free(&small_dead);
+	chunk_free(&big_keep);
+	chunk_free(&big_dead);
+}
+
+/* The race of an upload with the collector, in both orders (DESIGN: GC never deletes a chunk
+ * an in-flight PLEASE_SYNC is about to reference). An upload pins each chunk of its manifest
+ * and skips sending those the pin reports present. */
+static void test_gc_race_with_upload(void **state)
+{
+	struct fixture *f = *state;
+	struct chunk big = chunk_make(MIB, 7), small = chunk_make(100, 8);
+	put_ok(f->cs, &big);
+	put_ok(f->cs, &small);
+	struct live_set none = {NULL, 0};
+	struct qs_chunks_gc_stats st;
+
+	/* 1. The pin comes first: the upload will skip both chunks, so GC must keep them. */
+	bool present = false;
+	assert_int_equal(qs_chunks_pin(f->cs, big.hash, &present), 0);
+	assert_true(present);
+	assert_int_equal(qs_chunks_pin(f->cs, small.hash, &present), 0);
+	assert_true(present);
+	assert_int_equal(qs_chunks_pin(f->cs, small.hash, &present), 0); /* twice in a manifest */
+	assert_int_equal(qs_chunks_gc(f->cs, live_in, &none, FUTURE, &st), 0);
+	assert_int_equal(st.kept_pinned, 2);
+	assert_int_equal(st.deleted, 0);
+	assert_true(has(f->cs, &big));
+	assert_true(has(f->cs, &small));
+	/* Still pinned once: kept. Then the upload committed (a version references them now)
+	 * or failed; either way the pins go and the collector decides by references alone. */
+	qs_chunks_unpin(f->cs, small.hash);
+	assert_int_equal(qs_chunks_gc(f->cs, live_in, &none, FUTURE, &st), 0);
+	assert_int_equal(st.kept_pinned, 2);
+	qs_chunks_unpin(f->cs, small.hash);
+	qs_chunks_unpin(f->cs, big.hash);
+	qs_chunks_unpin(f->cs, big.hash); /* unpinning an unpinned chunk changes nothing */
+
+	/* 2. The collector comes first: the pin then reports the chunks absent, so the upload
+	 * sends them again instead of referencing deleted bytes. */
+	assert_int_equal(qs_chunks_gc(f->cs, live_in, &none, FUTURE, &st), 0);
+	assert_int_equal(st.deleted, 2);
+	assert_int_equal(qs_chunks_pin(f->cs, big.hash, &present), 0);
+	assert_false(present);
+	assert_int_equal(qs_chunks_pin(f->cs, small.hash, &present), 0);
+	assert_false(present);
+	put_ok(f->cs, &big);
+	put_ok(f->cs, &small);
+	assert_int_equal(qs_chunks_gc(f->cs, live_in, &none, FUTURE, &st), 0);
+	assert_int_equal(st.deleted, 0);
+	assert_true(has(f->cs, &big));
+	assert_true(has(f->cs, &small));
+	qs_chunks_unpin(f->cs, big.hash);
+	qs_chunks_unpin(f->cs, small.hash);
+	chunk_free(&big);
+	chunk_free(&small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +852,8 @@ int main(void)
 		T(test_lost_pack_tail),
 		T(test_acknowledged_survives_kill),
 		T(test_threads),
+		T(test_gc_deletes_only_unreferenced),
+		T(test_gc_race_with_upload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,9 +74,19 @@ static const char migration_2_sql[] =
 	" hash BLOB NOT NULL CHECK (length(hash) = 32), PRIMARY KEY (root, hash))"
 	" STRICT, WITHOUT ROWID;";
 
+/* What made each version (enum qs_meta_op). Existing rows are classified from their
+ * neighbours: a tombstone is a delete, a version whose previous one is absent or a tombstone
+ * is a create, anything else a modify (rollbacks made before this migration did not exist). */
+static const char migration_3_sql[] =
+	"ALTER TABLE versions ADD COLUMN op INTEGER NOT NULL DEFAULT 0 CHECK (op BETWEEN 0 AND 6);"
+	"UPDATE versions SET op = CASE WHEN kind = 0 THEN 3"
+	" WHEN NOT EXISTS (SELECT 1 FROM versions p WHERE p.root = versions.root"
+	" AND p.path = versions.path AND p.version = versions.version - 1 AND p.kind <> 0)"
+	" THEN 1 ELSE 2 END;";
+
 /* Conflict candidates (DESIGN.md section 3): a proposal refused because its base was stale
  * is kept here, one per (root, path, client), until the user resolves the path. */
-static const char migration_3_sql[] =
+static const char migration_4_sql[] =
 	"CREATE TABLE candidates (id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" root INTEGER NOT NULL REFERENCES roots(id), path TEXT NOT NULL,"
 	" client INTEGER NOT NULL REFERENCES clients(id),"
@@ -91,7 +101,8 @@ static const char migration_3_sql[] =
 static const struct migration migrations[] = {
 	{1, "initial schema", migration_1_sql},
 	{2, "chunks referenced per root", migration_2_sql},
-	{3, "conflict candidates", migration_3_sql},
+	{3, "operation of each version", migration_3_sql},
+	{4, "conflict candidates", migration_4_sql},
 };
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -149,8 +160,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  " WHERE root = ?1 AND path = ?2",
 	[ST_ENTRY_GET] = "SELECT version, kind, content_hash, mode, mtime_ns, size, manifest"
 			 " FROM entries WHERE root = ?1 AND path = ?2",
-	[ST_VERSION_INSERT] = "INSERT INTO versions (" FILE_COLUMNS ")"
-			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[ST_VERSION_INSERT] = "INSERT INTO versions (" FILE_COLUMNS ", op)"
+			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[ST_ENTRY_UPSERT] = "INSERT INTO entries (" FILE_COLUMNS ")"
 			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 			    " ON CONFLICT (root, path) DO UPDATE SET version = excluded.version,"
@@ -647,14 +658,25 @@ static int entry_head(struct qs_meta *m, uint64_t root_id, const char *path,
 	return rc;
 }
 
-/* Binds the 11 FILE_COLUMNS of a version row to s. */
-static void bind_version(sqlite3_stmt *s, const struct qs_meta_cmd *c, uint64_t version)
+/* A new version row: what PUT_VERSION, ROLLBACK (and conflict resolution) store. */
+struct version_row {
+	uint64_t root_id;
+	const char *path;
+	uint64_t version;
+	const struct qs_meta_file *file;
+	uint64_t client_id;
+	int64_t now_unix_ms;
+	enum qs_meta_op op;
+};
+
+/* Binds the 11 FILE_COLUMNS of a version row to s (and op as ?12 when with_op). */
+static void bind_version(sqlite3_stmt *s, const struct version_row *row, bool with_op)
 {
-	const struct qs_meta_file *f = &c->u.put_version.file;
+	const struct qs_meta_file *f = row->file;
 	static const uint8_t zero_hash[QS_CONTENT_HASH_LEN];
-	sqlite3_bind_int64(s, 1, (int64_t)c->u.put_version.root_id);
-	sqlite3_bind_text(s, 2, c->u.put_version.path, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (int64_t)version);
+	sqlite3_bind_int64(s, 1, (int64_t)row->root_id);
+	sqlite3_bind_text(s, 2, row->path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)row->version);
 	sqlite3_bind_int(s, 4, (int)f->content.kind);
 	sqlite3_bind_blob(s, 5, kind_has_hash(f->content.kind) ? f->content.hash : zero_hash,
 			  QS_CONTENT_HASH_LEN, SQLITE_STATIC);
@@ -663,8 +685,10 @@ static void bind_version(sqlite3_stmt *s, const struct qs_meta_cmd *c, uint64_t 
 	sqlite3_bind_int64(s, 8, (int64_t)f->size);
 	if (f->manifest_len > 0)
 		sqlite3_bind_blob64(s, 9, f->manifest, f->manifest_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 10, (int64_t)c->client_id);
-	sqlite3_bind_int64(s, 11, c->now_unix_ms);
+	sqlite3_bind_int64(s, 10, (int64_t)row->client_id);
+	sqlite3_bind_int64(s, 11, row->now_unix_ms);
+	if (with_op)
+		sqlite3_bind_int(s, 12, (int)row->op);
 }
 
 /* The path and file fields of a PUT_VERSION, beyond what the version rules check. */
@@ -683,13 +707,10 @@ static bool put_fields_valid(const struct qs_meta_cmd *c)
 }
 
 static int prepare_once(struct qs_meta *m, const char *sql, sqlite3_stmt **out);
-static int entry_row(sqlite3_stmt *s, struct qs_version_entry *e, struct qs_meta_file *f,
-		     uint8_t **manifest);
 
 /* Records the chunks of a file version as referenced by its root. */
-static int root_chunks_add(struct qs_meta *m, const struct qs_meta_cmd *c)
+static int root_chunks_add(struct qs_meta *m, uint64_t root_id, const struct qs_meta_file *f)
 {
-	const struct qs_meta_file *f = &c->u.put_version.file;
 	if (f->content.kind != QS_KIND_FILE || f->manifest_len == 0)
 		return 0;
 	struct qs_manifest man;
@@ -700,7 +721,7 @@ static int root_chunks_add(struct qs_meta *m, const struct qs_meta_cmd *c)
 	int rc = prepare_once(m, "INSERT OR IGNORE INTO root_chunks (root, hash) VALUES (?1, ?2)",
 			      &s);
 	for (size_t i = 0; !rc && i < man.count; i++) {
-		sqlite3_bind_int64(s, 1, (int64_t)c->u.put_version.root_id);
+		sqlite3_bind_int64(s, 1, (int64_t)root_id);
 		sqlite3_bind_blob(s, 2, man.chunks[i].sha256, QS_SHA256_LEN, SQLITE_STATIC);
 		int step = sqlite3_step(s);
 		if (step != SQLITE_DONE)
@@ -712,21 +733,51 @@ static int root_chunks_add(struct qs_meta *m, const struct qs_meta_cmd *c)
 	return rc;
 }
 
-/* Stores version `version` of the path and makes it the current entry. */
-static int put_store(struct qs_meta *m, const struct qs_meta_cmd *c, uint64_t version)
+/* Stores a new version row and makes it the current entry; logs command c. */
+static int version_store(struct qs_meta *m, const struct qs_meta_cmd *c,
+			 const struct version_row *row)
 {
-	bind_version(stmt(m, ST_VERSION_INSERT), c, version);
+	if (row->version > (uint64_t)INT64_MAX)
+		return QS_E2BIG;
+	bind_version(stmt(m, ST_VERSION_INSERT), row, true);
 	int rc = stmt_exec(m, ST_VERSION_INSERT, "version insert");
 	if (rc)
 		return rc;
-	bind_version(stmt(m, ST_ENTRY_UPSERT), c, version);
+	bind_version(stmt(m, ST_ENTRY_UPSERT), row, false);
 	rc = stmt_exec(m, ST_ENTRY_UPSERT, "entry upsert");
 	if (!rc)
-		rc = root_chunks_add(m, c);
+		rc = root_chunks_add(m, row->root_id, row->file);
 	if (rc)
 		return rc;
-	return command_log(m, c, c->client_id, c->u.put_version.root_id, c->u.put_version.path,
-			   version);
+	return command_log(m, c, row->client_id, row->root_id, row->path, row->version);
+}
+
+/* The operation a proposal makes of the current entry cur. */
+static enum qs_meta_op put_op(const struct qs_version_entry *cur, enum qs_kind kind)
+{
+	if (kind == QS_KIND_TOMBSTONE)
+		return QS_OP_DELETE;
+	if (cur->version == 0 || cur->content.kind == QS_KIND_TOMBSTONE)
+		return QS_OP_CREATE;
+	return QS_OP_MODIFY;
+}
+
+/* The acting client exists, is a member of the existing root_id, and path is valid.
+ * Errors: QS_ENOENT, QS_EACCES, QS_EINVAL, QS_EIO. */
+static int member_and_path(struct qs_meta *m, uint64_t client_id, uint64_t root_id,
+			   const char *path)
+{
+	bool member = false;
+	int rc = client_and_root(m, client_id, root_id);
+	if (!rc)
+		rc = member_check(m, client_id, root_id, &member);
+	if (rc)
+		return rc;
+	if (!member)
+		return QS_EACCES;
+	if (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0)
+		return QS_EINVAL;
+	return 0;
 }
 
 /* Stores a conflicting proposal as its client's candidate for the path (replacing the
@@ -769,7 +820,7 @@ static int candidate_put(struct qs_meta *m, const struct qs_meta_cmd *c, uint64_
 		rc = sql_err(m, step, "candidate put");
 	sqlite3_finalize(s);
 	if (!rc)
-		rc = root_chunks_add(m, c);
+		rc = root_chunks_add(m, c->u.put_version.root_id, f);
 	if (!rc)
 		rc = command_log(m, c, c->client_id, c->u.put_version.root_id,
 				 c->u.put_version.path, 0);
@@ -780,14 +831,9 @@ static int apply_put_version(struct qs_meta *m, const struct qs_meta_cmd *c,
 			     struct qs_meta_result *r)
 {
 	uint64_t root_id = c->u.put_version.root_id;
-	bool member = false;
-	int rc = client_and_root(m, c->client_id, root_id);
-	if (!rc)
-		rc = member_check(m, c->client_id, root_id, &member);
+	int rc = member_and_path(m, c->client_id, root_id, c->u.put_version.path);
 	if (rc)
 		return rc;
-	if (!member)
-		return QS_EACCES;
 	if (!put_fields_valid(c))
 		return QS_EINVAL;
 	struct qs_version_entry cur;
@@ -800,14 +846,92 @@ static int apply_put_version(struct qs_meta *m, const struct qs_meta_cmd *c,
 	if (rc)
 		return rc == QS_EINVAL ? QS_EIO : rc; /* EINVAL: the stored entry is invalid */
 	if (d.verdict == QS_VERDICT_FAST_FORWARD) {
-		if (d.version > (uint64_t)INT64_MAX)
-			return QS_E2BIG;
-		rc = put_store(m, c, d.version);
+		struct version_row row = {
+			root_id,
+			c->u.put_version.path,
+			d.version,
+			&c->u.put_version.file,
+			c->client_id,
+			c->now_unix_ms,
+			put_op(&cur, c->u.put_version.file.content.kind),
+		};
+		rc = version_store(m, c, &row);
 	} else if (d.verdict == QS_VERDICT_CONFLICT) {
 		rc = candidate_put(m, c, &r->candidate_id);
 	}
 	if (!rc)
 		r->decision = d;
+	return rc;
+}
+
+/* ROLLBACK: the content, kind, mode and mtime of an old version become version current + 1
+ * (a deleted path comes back). Refused with QS_ECONFLICT when the current version is not the
+ * one the user saw. Asking for the current version itself changes nothing (SAME). */
+static int apply_rollback(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_meta_result *r)
+{
+	uint64_t root_id = c->u.rollback.root_id;
+	const char *path = c->u.rollback.path;
+	int rc = member_and_path(m, c->client_id, root_id, path);
+	if (rc)
+		return rc;
+	struct qs_version_entry cur;
+	rc = entry_head(m, root_id, path, &cur);
+	if (rc)
+		return rc;
+	if (cur.version == 0)
+		return QS_ENOENT;
+	if (c->u.rollback.current_version != cur.version)
+		return QS_ECONFLICT;
+	struct qs_meta_file f;
+	uint8_t *enc = NULL;
+	rc = qs_meta_version_get(m, root_id, path, c->u.rollback.version, NULL, &f, &enc);
+	if (rc)
+		return rc;
+	struct qs_decision d;
+	memset(&d, 0, sizeof(d));
+	d.verdict = QS_VERDICT_SAME;
+	d.version = cur.version;
+	if (c->u.rollback.version != cur.version) {
+		struct version_row row = {root_id,      path,           cur.version + 1, &f,
+					  c->client_id, c->now_unix_ms, QS_OP_ROLLBACK};
+		d.verdict = QS_VERDICT_FAST_FORWARD;
+		d.version = cur.version + 1;
+		rc = version_store(m, c, &row);
+	}
+	qs_free(enc);
+	if (!rc)
+		r->decision = d;
+	return rc;
+}
+
+/* PRUNE: deletes every version the retention policy no longer keeps (never a current one,
+ * which the entries foreign key also guards). Version numbers of a path are consecutive, so
+ * "older than the N newest" is version <= current - N. */
+static int apply_prune(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_meta_result *r)
+{
+	uint32_t keep = c->u.prune.keep_versions, days = c->u.prune.keep_days;
+	if (keep == 0 && days == 0)
+		return 0;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "DELETE FROM versions WHERE rowid IN (SELECT v.rowid FROM versions v"
+			      " JOIN entries e ON e.root = v.root AND e.path = v.path"
+			      " WHERE v.version < e.version"
+			      " AND (?1 = 0 OR v.version <= e.version - ?1)"
+			      " AND (?2 = 0 OR v.accepted_unix_ms < ?3))",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, keep);
+	sqlite3_bind_int64(s, 2, days);
+	sqlite3_bind_int64(s, 3, c->now_unix_ms - (int64_t)days * 86400000);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (step != SQLITE_DONE)
+		return sql_err(m, step, "prune");
+	r->pruned = (uint64_t)sqlite3_changes64(m->db);
+	if (r->pruned > 0)
+		rc = command_log(m, c, 0, 0, NULL, 0);
 	return rc;
 }
 
@@ -865,15 +989,9 @@ static int apply_resolve(struct qs_meta *m, const struct qs_meta_cmd *c, struct 
 		qs_free(man);
 		return QS_E2BIG;
 	}
-	struct qs_meta_cmd pc;
-	memset(&pc, 0, sizeof(pc));
-	pc.type = c->type; /* logged as the resolve it is */
-	pc.now_unix_ms = c->now_unix_ms;
-	pc.client_id = c->client_id;
-	pc.u.put_version.root_id = root_id;
-	pc.u.put_version.path = path;
-	pc.u.put_version.file = f;
-	rc = put_store(m, &pc, cur.version + 1);
+	struct version_row row = {root_id,      path,           cur.version + 1, &f,
+				  c->client_id, c->now_unix_ms, QS_OP_RESOLVE};
+	rc = version_store(m, c, &row);
 	qs_free(man);
 	sqlite3_stmt *s = NULL;
 	if (!rc)
@@ -892,6 +1010,9 @@ static int apply_resolve(struct qs_meta *m, const struct qs_meta_cmd *c, struct 
 	}
 	return rc;
 }
+
+static int entry_row(sqlite3_stmt *s, struct qs_version_entry *e, struct qs_meta_file *f,
+		     uint8_t **manifest);
 
 /* ---- MOVE ---- */
 
@@ -1016,33 +1137,15 @@ static int move_plan_children(struct qs_meta *m, uint64_t root_id, const char *f
 	return rc;
 }
 
-/* Binds the 11 FILE_COLUMNS for path/version with file f. */
-static void bind_row(sqlite3_stmt *s, const struct qs_meta_cmd *c, const char *path,
-		     uint64_t version, const struct qs_meta_file *f)
-{
-	static const uint8_t zero_hash[QS_CONTENT_HASH_LEN];
-	sqlite3_bind_int64(s, 1, (int64_t)c->u.move.root_id);
-	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (int64_t)version);
-	sqlite3_bind_int(s, 4, (int)f->content.kind);
-	sqlite3_bind_blob(s, 5, kind_has_hash(f->content.kind) ? f->content.hash : zero_hash,
-			  QS_CONTENT_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 6, (int64_t)f->mode);
-	sqlite3_bind_int64(s, 7, f->mtime_ns);
-	sqlite3_bind_int64(s, 8, (int64_t)f->size);
-	if (f->manifest_len > 0)
-		sqlite3_bind_blob64(s, 9, f->manifest, f->manifest_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 10, (int64_t)c->client_id);
-	sqlite3_bind_int64(s, 11, c->now_unix_ms);
-}
-
 static int row_store(struct qs_meta *m, const struct qs_meta_cmd *c, const char *path,
-		     uint64_t version, const struct qs_meta_file *f)
+		     uint64_t version, const struct qs_meta_file *f, enum qs_meta_op op)
 {
-	bind_row(stmt(m, ST_VERSION_INSERT), c, path, version, f);
+	struct version_row row = {c->u.move.root_id, path, version, f, c->client_id,
+				  c->now_unix_ms,    op};
+	bind_version(stmt(m, ST_VERSION_INSERT), &row, true);
 	int rc = stmt_exec(m, ST_VERSION_INSERT, "version insert");
 	if (!rc) {
-		bind_row(stmt(m, ST_ENTRY_UPSERT), c, path, version, f);
+		bind_version(stmt(m, ST_ENTRY_UPSERT), &row, false);
 		rc = stmt_exec(m, ST_ENTRY_UPSERT, "entry upsert");
 	}
 	return rc;
@@ -1070,9 +1173,10 @@ static int move_plan_apply(struct qs_meta *m, const struct qs_meta_cmd *c, struc
 	tomb.content.kind = QS_KIND_TOMBSTONE;
 	for (size_t i = 0; i < p->n; i++) {
 		const struct move_item *it = &p->items[i];
-		int rc = row_store(m, c, it->to_path, it->to_version, &it->file);
+		int rc = row_store(m, c, it->to_path, it->to_version, &it->file, QS_OP_RENAME);
 		if (!rc)
-			rc = row_store(m, c, it->from_path, it->from_version + 1, &tomb);
+			rc = row_store(m, c, it->from_path, it->from_version + 1, &tomb,
+				       QS_OP_DELETE);
 		if (rc)
 			return rc;
 	}
@@ -1147,6 +1251,8 @@ static int apply_command(struct qs_meta *m, const struct qs_meta_cmd *c, struct 
 	case QS_CMD_LEAVE_ROOT: return apply_membership(m, c, r);
 	case QS_CMD_PUT_VERSION: return apply_put_version(m, c, r);
 	case QS_CMD_SET_SERVER_PASSWORD: return apply_set_server_password(m, c);
+	case QS_CMD_ROLLBACK: return apply_rollback(m, c, r);
+	case QS_CMD_PRUNE: return apply_prune(m, c, r);
 	case QS_CMD_RESOLVE_CONFLICT: return apply_resolve(m, c, r);
 	case QS_CMD_MOVE: return apply_move(m, c, r);
 	default: return QS_EINVAL;
@@ -1621,6 +1727,12 @@ static int info_row(sqlite3_stmt *s, struct qs_meta_version_info *out)
 	out->size = (uint64_t)size;
 	out->modified_by = (uint64_t)by;
 	out->accepted_unix_ms = sqlite3_column_int64(s, 8);
+	if (sqlite3_column_count(s) > 9) {
+		int64_t op = sqlite3_column_int64(s, 9);
+		if (op < QS_OP_UNKNOWN || op > QS_OP_MAX)
+			return QS_EIO;
+		out->op = (enum qs_meta_op)op;
+	}
 	return 0;
 }
 
@@ -1728,8 +1840,8 @@ int qs_meta_history(struct qs_meta *m, uint64_t root_id, const char *path, uint6
 		return 0;
 	sqlite3_stmt *s = NULL;
 	int rc = prepare_once(m,
-			      "SELECT " INFO_COLUMNS " FROM versions WHERE root = ?1 AND path = ?2"
-			      " AND version > ?3 ORDER BY version LIMIT ?4",
+			      "SELECT " INFO_COLUMNS ", op FROM versions WHERE root = ?1"
+			      " AND path = ?2 AND version > ?3 ORDER BY version LIMIT ?4",
 			      &s);
 	if (rc)
 		return rc;
@@ -1738,6 +1850,149 @@ int qs_meta_history(struct qs_meta *m, uint64_t root_id, const char *path, uint6
 	sqlite3_bind_int64(s, 3, (int64_t)after_version);
 	sqlite3_bind_int64(s, 4, limit_value(limit));
 	return info_rows(m, s, fn, arg, "history");
+}
+
+int qs_meta_history_desc(struct qs_meta *m, uint64_t root_id, const char *path,
+			 uint64_t before_version, size_t limit, qs_meta_version_fn fn, void *arg)
+{
+	if (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0)
+		return QS_EINVAL;
+	if (!id_valid(root_id) || limit == 0 || before_version == 1)
+		return 0;
+	if (before_version == 0 || before_version > (uint64_t)INT64_MAX)
+		before_version = (uint64_t)INT64_MAX;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT " INFO_COLUMNS ", op FROM versions WHERE root = ?1"
+			      " AND path = ?2 AND version < ?3 ORDER BY version DESC LIMIT ?4",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)before_version);
+	sqlite3_bind_int64(s, 4, limit_value(limit));
+	return info_rows(m, s, fn, arg, "history");
+}
+
+int qs_meta_version_get(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t version,
+			struct qs_meta_version_info *info, struct qs_meta_file *file,
+			uint8_t **manifest)
+{
+	if (!path || qs_path_check(path, strnlen(path, QS_PATH_MAX + 1)) != 0)
+		return QS_EINVAL;
+	if (!id_valid(root_id) || !id_valid(version))
+		return QS_ENOENT;
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m,
+			      "SELECT " INFO_COLUMNS ", op, manifest FROM versions WHERE root = ?1"
+			      " AND path = ?2 AND version = ?3",
+			      &s);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s, 1, (int64_t)root_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)version);
+	struct qs_meta_version_info v;
+	struct qs_meta_file f;
+	uint8_t *copy = NULL;
+	memset(&f, 0, sizeof(f));
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		rc = info_row(s, &v);
+	else
+		rc = step == SQLITE_DONE ? QS_ENOENT : sql_err(m, step, "version get");
+	if (!rc) {
+		f.content = v.content;
+		f.mode = v.mode;
+		f.mtime_ns = v.mtime_ns;
+		f.size = v.size;
+		const void *blob = sqlite3_column_blob(s, 10);
+		size_t len = (size_t)sqlite3_column_bytes(s, 10);
+		if (blob && len > 0) {
+			copy = qs_malloc(len);
+			if (!copy)
+				rc = QS_ENOMEM;
+			else
+				memcpy(copy, blob, len);
+			f.manifest = copy;
+			f.manifest_len = len;
+		}
+	}
+	sqlite3_finalize(s);
+	if (rc) {
+		qs_free(copy);
+		return rc;
+	}
+	if (info) {
+		v.path = path;
+		*info = v;
+	}
+	if (file)
+		*file = f;
+	if (manifest)
+		*manifest = copy;
+	else
+		qs_free(copy);
+	return 0;
+}
+
+/* Every query whose rows are (kind, manifest) of stored content that keeps chunks alive. A
+ * new holder of chunks (conflict candidates) adds one query here. */
+static const char *const chunk_ref_sources[] = {
+	"SELECT manifest FROM versions WHERE kind = 1 AND manifest IS NOT NULL",
+	"SELECT manifest FROM candidates WHERE kind = 1 AND manifest IS NOT NULL",
+};
+
+/* Calls fn for each chunk of each manifest that the query sql returns. */
+static int chunk_refs_of(struct qs_meta *m, const char *sql, qs_meta_hash_fn fn, void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = prepare_once(m, sql, &s);
+	if (rc)
+		return rc;
+	struct qs_manifest man;
+	qs_manifest_init(&man);
+	int step = SQLITE_DONE;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(s, 0);
+		size_t len = (size_t)sqlite3_column_bytes(s, 0);
+		qs_manifest_release(&man);
+		qs_manifest_init(&man);
+		if (!blob || qs_manifest_decode(&man, blob, len) != 0) {
+			qs_error(LOG_MODULE, "op=chunk_refs err=\"undecodable stored manifest\"");
+			rc = QS_EIO;
+		}
+		for (size_t i = 0; !rc && i < man.count; i++)
+			rc = fn(arg, man.chunks[i].sha256);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = sql_err(m, step, "chunk refs");
+	qs_manifest_release(&man);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int qs_meta_chunk_refs(struct qs_meta *m, qs_meta_hash_fn fn, void *arg)
+{
+	int rc = 0;
+	size_t n = sizeof(chunk_ref_sources) / sizeof(chunk_ref_sources[0]);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = chunk_refs_of(m, chunk_ref_sources[i], fn, arg);
+	return rc;
+}
+
+const char *qs_meta_op_name(enum qs_meta_op op)
+{
+	switch (op) {
+	case QS_OP_CREATE: return "create";
+	case QS_OP_MODIFY: return "modify";
+	case QS_OP_DELETE: return "delete";
+	case QS_OP_RENAME: return "rename";
+	case QS_OP_ROLLBACK: return "rollback";
+	case QS_OP_RESOLVE: return "resolve";
+	default: return "unknown";
+	}
 }
 
 /* ---- conflicts ---- */

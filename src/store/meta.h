@@ -34,12 +34,30 @@ enum qs_meta_cmd_type {
 	 * becomes version + 1 and every candidate of the path is dropped */
 	QS_CMD_RESOLVE_CONFLICT = 7,
 	QS_CMD_MOVE = 8, /* a path (a directory with everything below it) takes a new name */
+	QS_CMD_ROLLBACK = 9, /* an old version's content becomes the path's new version */
+	QS_CMD_PRUNE = 10,   /* retention: delete versions the policy no longer keeps */
 };
 
 /* A move applies to at most this many paths (the directory and everything below it), whose
  * new names total at most QS_META_MOVE_MAX_PATH_BYTES: the reply listing them fits one MSG. */
 #define QS_META_MOVE_MAX 10000
 #define QS_META_MOVE_MAX_PATH_BYTES ((size_t)2 << 20)
+
+/* What made a version (versions.op; docs/store.md). A MOVE records rename at the new name
+ * (its old name gets a delete). */
+enum qs_meta_op {
+	QS_OP_UNKNOWN = 0, /* not recorded */
+	QS_OP_CREATE = 1,  /* the path was absent or deleted before */
+	QS_OP_MODIFY = 2,
+	QS_OP_DELETE = 3, /* a tombstone */
+	QS_OP_RENAME = 4,
+	QS_OP_ROLLBACK = 5, /* a copy of an older version (QS_CMD_ROLLBACK) */
+	QS_OP_RESOLVE = 6,  /* a conflict candidate chosen by a user */
+};
+#define QS_OP_MAX QS_OP_RESOLVE
+
+/* "create", "modify", ...; "unknown" for anything else. */
+const char *qs_meta_op_name(enum qs_meta_op op);
 
 /* A file version's stored form: content identity (kind + hash), metadata, and the encoded
  * manifest (core/manifest.h encoding; empty for dirs/tombstones) or symlink target. */
@@ -97,6 +115,20 @@ struct qs_meta_cmd {
 			uint64_t to_base_version;
 			struct qs_content content;
 		} move;
+		struct {
+			uint64_t root_id;
+			const char *path; /* borrowed, validated (base/path.h) */
+			uint64_t version; /* the old version whose content becomes current */
+			uint64_t current_version; /* what the user saw; else QS_ECONFLICT */
+		} rollback;
+		/* Retention, per path: a version that is not the path's current one is deleted
+		 * when it is older than the keep_versions newest (if keep_versions > 0) and was
+		 * accepted more than keep_days days before now_unix_ms (if keep_days > 0). Both 0:
+		 * nothing is deleted (keep everything). */
+		struct {
+			uint32_t keep_versions;
+			uint32_t keep_days;
+		} prune;
 	} u;
 };
 
@@ -104,10 +136,13 @@ struct qs_meta_result {
 	uint64_t id;                 /* REGISTER_CLIENT: client id; REGISTER_ROOT: root id */
 	struct qs_decision decision; /* PUT_VERSION: verdict and the resulting/current version;
 					RESOLVE_CONFLICT: the new version;
-					MOVE: fast-forward and to's new version */
+					MOVE: fast-forward and to's new version;
+					ROLLBACK: FAST_FORWARD and the new version, or SAME and
+					the current version when it is the one asked for */
 	/* PUT_VERSION with a CONFLICT verdict: the candidate that now holds the proposal (the
 	 * client's earlier candidate for the path, updated, or a new one). */
 	uint64_t candidate_id;
+	uint64_t pruned; /* PRUNE: versions deleted */
 };
 
 /* Opens (creating if needed) the database at path, runs schema migrations up to the current
@@ -234,6 +269,7 @@ struct qs_meta_version_info {
 	uint64_t size;
 	uint64_t modified_by; /* the client whose proposal it was */
 	int64_t accepted_unix_ms;
+	enum qs_meta_op op; /* what made it (QS_OP_UNKNOWN for entries rows) */
 };
 typedef int (*qs_meta_version_fn)(void *arg, const struct qs_meta_version_info *v);
 
@@ -293,5 +329,23 @@ int qs_meta_candidate_get(struct qs_meta *m, uint64_t root_id, const char *path,
  * (0 when the client has none; out untouched then). Errors: QS_EIO. */
 int qs_meta_candidate_of(struct qs_meta *m, uint64_t root_id, const char *path,
 			 uint64_t client_id, struct qs_content *out, uint64_t *id);
+/* One stored version of root_id/path: its metadata into *info (info->path is path), its file
+ * into *file with the manifest copied into *manifest (caller frees with qs_free; NULL when
+ * empty; file->manifest points into it). info, file and manifest may be NULL when not
+ * wanted; outputs are written only on success. Errors: QS_EINVAL (invalid path), QS_ENOENT
+ * (no such version: never stored, or pruned), QS_EIO, QS_ENOMEM. */
+int qs_meta_version_get(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t version,
+			struct qs_meta_version_info *info, struct qs_meta_file *file,
+			uint8_t **manifest);
+/* As qs_meta_history, newest first: versions < before_version (0: from the newest). */
+int qs_meta_history_desc(struct qs_meta *m, uint64_t root_id, const char *path,
+			 uint64_t before_version, size_t limit, qs_meta_version_fn fn, void *arg);
+
+/* Calls fn for every chunk hash a stored version references (each file version's manifest,
+ * so a hash may come several times), for the chunk garbage collector: a chunk no call names
+ * is garbage unless an upload in flight pins it (store/chunks.h). fn returning nonzero
+ * stops and is returned. Errors: QS_EIO (also an undecodable stored manifest), QS_ENOMEM. */
+typedef int (*qs_meta_hash_fn)(void *arg, const uint8_t hash[32]);
+int qs_meta_chunk_refs(struct qs_meta *m, qs_meta_hash_fn fn, void *arg);
 
 #endif

@@ -1182,6 +1182,7 @@ struct versions_seen {
 	uint64_t sizes[16], by[16];
 	int64_t accepted[16];
 	uint32_t modes[16];
+	enum qs_meta_op ops[16];
 	size_t n;
 };
 
@@ -1195,6 +1196,7 @@ static int collect_version(void *arg, const struct qs_meta_version_info *v)
 	l->sizes[l->n] = v->size;
 	l->by[l->n] = v->modified_by;
 	l->accepted[l->n] = v->accepted_unix_ms;
+	l->ops[l->n] = v->op;
 	l->modes[l->n++] = v->mode;
 	return 0;
 }
@@ -1334,6 +1336,241 @@ static void test_admin_history(void **state)
 	assert_int_equal(qs_meta_entry_info(f->m, 0, "f", &v), QS_ENOENT);
 	assert_int_equal(qs_meta_entry_info(f->m, root, "a//b", &v), QS_EINVAL);
 	assert_int_equal(v.version, 0x5a5a5a5a5a5a5a5aULL);
+}
+
+/* ---- history: operations, rollback, retention ---- */
+
+static struct qs_meta_cmd cmd_rollback(uint64_t client, uint64_t root, const char *path,
+				       uint64_t version, uint64_t current)
+{
+	struct qs_meta_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_ROLLBACK;
+	c.now_unix_ms = 9000;
+	c.client_id = client;
+	c.u.rollback.root_id = root;
+	c.u.rollback.path = path;
+	c.u.rollback.version = version;
+	c.u.rollback.current_version = current;
+	return c;
+}
+
+static void test_history_operations(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_meta_cmd c = cmd_put(client, root, "f", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "f", 1, QS_KIND_FILE, 2);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "f", 2, QS_KIND_TOMBSTONE, 0);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "f", 3, QS_KIND_FILE, 4);
+	put_ok(f->m, &c);
+	struct versions_seen l = {.n = 0};
+	assert_int_equal(qs_meta_history(f->m, root, "f", 0, 100, collect_version, &l), 0);
+	static const enum qs_meta_op ops[] = {QS_OP_CREATE, QS_OP_MODIFY, QS_OP_DELETE,
+					      QS_OP_CREATE};
+	assert_int_equal(l.n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(l.ops[i], ops[i]);
+	assert_string_equal(qs_meta_op_name(QS_OP_ROLLBACK), "rollback");
+	/* Newest first, in pages. */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_history_desc(f->m, root, "f", 0, 2, collect_version, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.versions[0], 4);
+	assert_int_equal(l.versions[1], 3);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_history_desc(f->m, root, "f", 3, 10, collect_version, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.versions[0], 2);
+	assert_int_equal(l.versions[1], 1);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_history_desc(f->m, root, "f", 1, 10, collect_version, &l), 0);
+	assert_int_equal(l.n, 0);
+}
+
+/* Migration 3 classifies rows written before it: create, modify, delete, create again. */
+static void test_migration_3_backfills_operations(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_meta_cmd c = cmd_put(client, root, "f", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "f", 1, QS_KIND_FILE, 2);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "f", 2, QS_KIND_TOMBSTONE, 0);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "f", 3, QS_KIND_FILE, 4);
+	put_ok(f->m, &c);
+	qs_meta_close(f->m);
+	f->m = NULL;
+	/* Back to schema 2: drop what migrations 3 and 4 made and their records, reopen. */
+	raw_exec(f->path, "ALTER TABLE versions DROP COLUMN op; DROP TABLE candidates;"
+			  " DELETE FROM migrations WHERE version >= 3;");
+	assert_int_equal(raw_int(f->path, "SELECT max(version) FROM migrations"), 2);
+	assert_int_equal(qs_meta_open(f->path, &f->m), 0);
+	assert_int_equal(qs_meta_schema_version(f->m), 4);
+	assert_int_equal(raw_int(f->path, "SELECT group_concat(op, '') FROM (SELECT op FROM"
+					  " versions ORDER BY version)"),
+			 1231);
+}
+
+static void test_rollback(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root, other;
+	client_with_root(f->m, &client, &root);
+	struct qs_meta_cmd c = cmd_client("outsider", 9);
+	other = apply_ok(f->m, &c);
+	for (uint8_t i = 1; i <= 3; i++) {
+		c = cmd_put(client, root, "f", i - 1u, QS_KIND_FILE, i);
+		put_ok(f->m, &c);
+	}
+	/* Stale: the user saw version 2, the server is at 3. Nothing changes. */
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	struct qs_meta_result r;
+	c = cmd_rollback(client, root, "f", 1, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_rollback(client, root, "f", 7, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_rollback(client, root, "nope", 1, 1);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
+	c = cmd_rollback(other, root, "f", 1, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EACCES);
+	c = cmd_rollback(client, root, "../f", 1, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	/* The current version itself: nothing to do. */
+	c = cmd_rollback(client, root, "f", 3, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_SAME);
+	assert_int_equal(r.decision.version, 3);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+
+	c = cmd_rollback(client, root, "f", 1, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_FAST_FORWARD);
+	assert_int_equal(r.decision.version, 4);
+	struct qs_version_entry e;
+	struct qs_meta_file file;
+	uint8_t *enc = NULL;
+	assert_int_equal(qs_meta_entry(f->m, root, "f", &e, &file, &enc), 0);
+	assert_int_equal(e.version, 4);
+	uint8_t want[QS_CONTENT_HASH_LEN];
+	memset(want, 1, sizeof(want));
+	assert_memory_equal(e.content.hash, want, sizeof(want));
+	assert_int_equal(file.size, 101);
+	assert_int_equal(file.manifest_len, sizeof(manifest_bytes) - 1);
+	qs_free(enc);
+	struct qs_meta_version_info v;
+	assert_int_equal(qs_meta_version_get(f->m, root, "f", 4, &v, NULL, NULL), 0);
+	assert_int_equal(v.op, QS_OP_ROLLBACK);
+	assert_int_equal(v.modified_by, client);
+	assert_int_equal(v.accepted_unix_ms, 9000);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands WHERE type = 9"), 1);
+
+	/* A deleted path comes back by rolling back to a version before the delete. */
+	c = cmd_put(client, root, "f", 4, QS_KIND_TOMBSTONE, 0);
+	assert_int_equal(put_ok(f->m, &c).version, 5);
+	c = cmd_rollback(client, root, "f", 2, 5);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.version, 6);
+	assert_int_equal(qs_meta_entry(f->m, root, "f", &e, NULL, NULL), 0);
+	assert_int_equal(e.content.kind, QS_KIND_FILE);
+	memset(want, 2, sizeof(want));
+	assert_memory_equal(e.content.hash, want, sizeof(want));
+	/* And a rollback to the tombstone deletes it again. */
+	c = cmd_rollback(client, root, "f", 5, 6);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(qs_meta_entry(f->m, root, "f", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 7);
+	assert_int_equal(e.content.kind, QS_KIND_TOMBSTONE);
+}
+
+static struct qs_meta_cmd cmd_prune(uint32_t keep_versions, uint32_t keep_days, int64_t now)
+{
+	struct qs_meta_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_PRUNE;
+	c.now_unix_ms = now;
+	c.u.prune.keep_versions = keep_versions;
+	c.u.prune.keep_days = keep_days;
+	return c;
+}
+
+static uint64_t prune_ok(struct qs_meta *m, uint32_t keep_versions, uint32_t keep_days, int64_t now)
+{
+	struct qs_meta_cmd c = cmd_prune(keep_versions, keep_days, now);
+	struct qs_meta_result r;
+	assert_int_equal(qs_meta_apply(m, &c, &r), 0);
+	return r.pruned;
+}
+
+static int count_hash(void *arg, const uint8_t hash[32])
+{
+	(void)hash;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static void test_prune(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	/* f: versions 1..8 accepted at 4001..4008 ms; g: one version. */
+	for (uint8_t i = 1; i <= 8; i++) {
+		struct qs_meta_cmd c = cmd_put(client, root, "f", i - 1u, QS_KIND_FILE, i);
+		put_ok(f->m, &c);
+	}
+	struct qs_meta_cmd c = cmd_put(client, root, "g", 0, QS_KIND_FILE, 20);
+	put_ok(f->m, &c);
+	size_t refs = 0;
+	assert_int_equal(qs_meta_chunk_refs(f->m, count_hash, &refs), 0);
+	assert_int_equal(refs, 9);
+
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	assert_int_equal(prune_ok(f->m, 0, 0, 1000000), 0); /* keep everything */
+	assert_int_equal(prune_ok(f->m, 8, 0, 1000000), 0);
+	assert_int_equal(prune_ok(f->m, 1, 1, 4008), 0); /* all younger than a day */
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+
+	/* Last 5 of f: 4..8 stay; g keeps its only (current) version. */
+	assert_int_equal(prune_ok(f->m, 5, 0, 1000000), 3);
+	struct versions_seen l = {.n = 0};
+	assert_int_equal(qs_meta_history(f->m, root, "f", 0, 100, collect_version, &l), 0);
+	assert_int_equal(l.n, 5);
+	assert_int_equal(l.versions[0], 4);
+	assert_int_equal(l.versions[4], 8);
+	struct qs_meta_version_info v;
+	assert_int_equal(qs_meta_version_get(f->m, root, "f", 3, &v, NULL, NULL), QS_ENOENT);
+	assert_int_equal(qs_meta_version_get(f->m, root, "f", 4, &v, NULL, NULL), 0);
+	struct qs_meta_cmd rb = cmd_rollback(client, root, "f", 2, 8);
+	struct qs_meta_result r;
+	assert_int_equal(qs_meta_apply(f->m, &rb, &r), QS_ENOENT);
+	refs = 0;
+	assert_int_equal(qs_meta_chunk_refs(f->m, count_hash, &refs), 0);
+	assert_int_equal(refs, 6);
+
+	/* By age: versions accepted before now - 1 day go, the current one never. "Both set"
+	 * deletes only what both policies would. */
+	int64_t day = 86400000;
+	assert_int_equal(prune_ok(f->m, 4, 1, 4006 + day), 1); /* 4: old by both; 5 by age only */
+	assert_int_equal(prune_ok(f->m, 0, 1, 4006 + day), 1); /* 5; 6 is not older */
+	assert_int_equal(prune_ok(f->m, 0, 1, 1000 * day), 2); /* 6, 7; 8 is current */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(qs_meta_history(f->m, root, "f", 0, 100, collect_version, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.versions[0], 8);
+	assert_int_equal(qs_meta_entry_info(f->m, root, "g", &v), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands WHERE type = 10"), 4);
 }
 
 static struct qs_meta_cmd cmd_move(uint64_t client, uint64_t root, const char *from,
@@ -1513,6 +1750,10 @@ int main(void)
 		T(test_admin_roots),
 		T(test_admin_entries_below),
 		T(test_admin_history),
+		T(test_history_operations),
+		T(test_migration_3_backfills_operations),
+		T(test_rollback),
+		T(test_prune),
 		T(test_move),
 		T(test_move_too_many),
 	};

@@ -543,33 +543,34 @@ static int cmd_sync_rescan(struct qs_cmd_ctx *c)
 	return rc == 0 ? print_result(c, answer) : rc;
 }
 
-/* ---- conflicts ---------------------------------------------------------------------- */
-
-/* An absolute path for a file the user typed (absolute, or relative to the cwd): its
- * directory is resolved, its last component kept as is (the file may be gone, or a
- * symlink that must not be followed). */
-static char *absolute_file(const char *typed)
+/* An absolute path for what the user typed: its directory resolved (symlinks, "..") and its
+ * last component kept as typed, so a symlink names itself and a deleted file still has a
+ * path. Caller frees with free(). */
+static char *absolute_path(const char *typed)
 {
 	const char *slash = strrchr(typed, '/');
-	const char *base = slash != NULL ? slash + 1 : typed;
-	char *dir = slash == NULL    ? strdup(".")
-		    : slash == typed ? strdup("/")
-				     : strndup(typed, (size_t)(slash - typed));
-	if (dir == NULL || base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-		free(dir);
-		return absolute_dir(typed);
-	}
-	char *adir = absolute_dir(dir);
-	free(dir);
-	if (adir == NULL)
+	const char *name = slash != NULL ? slash + 1 : typed;
+	if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return realpath(typed, NULL);
+	char dir[PATH_MAX];
+	if (slash == typed)
+		snprintf(dir, sizeof(dir), "/");
+	else if (slash != NULL)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - typed), typed);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	char *rdir = realpath(dir, NULL);
+	if (rdir == NULL)
 		return NULL;
-	size_t n = strlen(adir) + strlen(base) + 2;
+	size_t n = strlen(rdir) + strlen(name) + 2;
 	char *p = malloc(n);
 	if (p != NULL)
-		snprintf(p, n, "%s%s%s", adir, strcmp(adir, "/") == 0 ? "" : "/", base);
-	free(adir);
+		snprintf(p, n, "%s/%s", strcmp(rdir, "/") == 0 ? "" : rdir, name);
+	free(rdir);
 	return p;
 }
+
+/* ---- conflicts ---------------------------------------------------------------------- */
 
 static void print_candidates(FILE *f, json_t *cands)
 {
@@ -628,7 +629,7 @@ static int cmd_conflict_list(struct qs_cmd_ctx *c)
  * (a new reference) and *abs (malloc'd). Prints the error itself. */
 static int find_conflict(struct qs_cmd_ctx *c, json_t **conflict, char **abs)
 {
-	*abs = absolute_file(qs_cmd_str(c, "path"));
+	*abs = absolute_path(qs_cmd_str(c, "path"));
 	if (*abs == NULL) {
 		fprintf(c->err, "qic: cannot resolve %s\n", qs_cmd_str(c, "path"));
 		return QS_EXIT_FAIL;
@@ -934,6 +935,103 @@ static int cmd_sync_status(struct qs_cmd_ctx *c)
 	return QS_EXIT_OK;
 }
 
+/* ---- history ---------------------------------------------------------------------------- */
+
+static void history_display(json_t *row)
+{
+	char size[32], when[32], hash[17];
+	qs_out_bytes((uint64_t)json_integer_value(json_object_get(row, "size")), size,
+		     sizeof(size));
+	time_t t = (time_t)(json_integer_value(json_object_get(row, "accepted_unix_ms")) / 1000);
+	struct tm tm;
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(when, sizeof(when), "?");
+	const char *full = json_string_value(json_object_get(row, "content_hash"));
+	snprintf(hash, sizeof(hash), "%.16s", full != NULL ? full : "");
+	json_object_set_new(row, "size_text", json_string(size));
+	json_object_set_new(row, "time", json_string(when));
+	json_object_set_new(row, "hash", json_string(hash));
+}
+
+static int cmd_history_show(struct qs_cmd_ctx *c)
+{
+	char *abs = absolute_path(qs_cmd_str(c, "path"));
+	char esc[8192], path[8300];
+	if (abs == NULL || qs_rest_escape(abs, esc, sizeof(esc)) != 0) {
+		free(abs);
+		fprintf(c->err, "qic history show: cannot resolve %s\n", qs_cmd_str(c, "path"));
+		return QS_EXIT_FAIL;
+	}
+	free(abs);
+	snprintf(path, sizeof(path), "/v1/history?path=%s&from_head=%llu", esc,
+		 (unsigned long long)qs_cmd_num(c, "from-head"));
+	json_t *answer;
+	int rc = call(c, "GET", path, NULL, &answer);
+	if (rc != 0 || c->json)
+		return rc == 0 ? print_result(c, answer) : rc;
+	static const struct qs_out_col cols[] = {
+		{"version", "VERSION", true}, {"operation", "OPERATION", false},
+		{"kind", "KIND", false},      {"size_text", "SIZE", true},
+		{"hash", "HASH", false},      {"client_name", "CLIENT", false},
+		{"client_id", "ID", true},    {"time", "TIME", false},
+	};
+	json_t *rows = json_object_get(answer, "versions"), *row;
+	size_t i;
+	json_array_foreach(rows, i, row) history_display(row);
+	qs_out_table(c->out, rows, cols, sizeof(cols) / sizeof(cols[0]));
+	json_decref(answer);
+	return QS_EXIT_OK;
+}
+
+static int cmd_history_download(struct qs_cmd_ctx *c)
+{
+	const char *typed = qs_cmd_str(c, "path");
+	uint64_t version = qs_cmd_num(c, "version");
+	char *abs = absolute_path(typed);
+	char *out = NULL;
+	if (qs_cmd_str(c, "out") != NULL) {
+		out = absolute_path(qs_cmd_str(c, "out"));
+	} else if (abs != NULL) {
+		/* NAME.vV in the current directory, away from where the sync looks. */
+		const char *name = strrchr(abs, '/') + 1;
+		char cwd[PATH_MAX], buf[PATH_MAX + 300];
+		if (getcwd(cwd, sizeof(cwd)) != NULL) {
+			snprintf(buf, sizeof(buf), "%s/%s.v%llu", cwd, name,
+				 (unsigned long long)version);
+			out = strdup(buf);
+		}
+	}
+	if (abs == NULL || out == NULL) {
+		free(abs);
+		free(out);
+		fprintf(c->err, "qic history download: cannot resolve %s\n", typed);
+		return QS_EXIT_FAIL;
+	}
+	json_t *body =
+		json_pack("{s:s,s:I,s:s}", "path", abs, "version", (json_int_t)version, "out", out);
+	free(abs);
+	free(out);
+	json_t *answer;
+	int rc = call(c, "POST", "/v1/history/download", body, &answer);
+	return rc == 0 ? print_result(c, answer) : rc;
+}
+
+static int cmd_history_rollback(struct qs_cmd_ctx *c)
+{
+	char *abs = absolute_path(qs_cmd_str(c, "path"));
+	if (abs == NULL) {
+		fprintf(c->err, "qic history rollback: cannot resolve %s\n", qs_cmd_str(c, "path"));
+		return QS_EXIT_FAIL;
+	}
+	json_t *body = json_pack("{s:s,s:I}", "path", abs, "version",
+				 (json_int_t)qs_cmd_num(c, "version"));
+	free(abs);
+	json_t *answer;
+	int rc = call(c, "POST", "/v1/history/rollback", body, &answer);
+	return rc == 0 ? print_result(c, answer) : rc;
+}
+
 static const struct qs_opt start_opts[] = {
 	{"rest-port", QS_OPT_U64, "PORT", "port of the local REST API on 127.0.0.1 (0: any)", 0,
 	 65535, "6130", false},
@@ -971,6 +1069,24 @@ static const struct qs_opt conflict_choose_opts[] = {
 	 NULL, true},
 };
 
+static const struct qs_opt history_show_opts[] = {
+	{"path", QS_OPT_STRING, "PATH", "a file inside a synced folder", 0, 0, NULL, true},
+	{"from-head", QS_OPT_U64, "N", "only the N newest versions (0: all)", 0, UINT32_MAX, "0",
+	 false},
+};
+static const struct qs_opt history_download_opts[] = {
+	{"path", QS_OPT_STRING, "PATH", "a file inside a synced folder", 0, 0, NULL, true},
+	{"version", QS_OPT_U64, "V", "the version to fetch", 1, (uint64_t)INT64_MAX, NULL, true},
+	{"out", QS_OPT_STRING, "FILE",
+	 "where to write it (must not exist; default NAME.vV in the current directory)", 0, 0, NULL,
+	 false},
+};
+static const struct qs_opt history_rollback_opts[] = {
+	{"path", QS_OPT_STRING, "PATH", "a file inside a synced folder", 0, 0, NULL, true},
+	{"version", QS_OPT_U64, "V", "the version whose content becomes current", 1,
+	 (uint64_t)INT64_MAX, NULL, true},
+};
+
 static const struct qs_cmd commands[] = {
 	{"start", "run the client daemon (in the foreground unless --daemon)", NULL, 0, 0,
 	 start_opts, 2, cmd_start},
@@ -997,6 +1113,12 @@ static const struct qs_cmd commands[] = {
 	 NULL, 0, cmd_config_server},
 	{"connect list-remote", "the roots on the server, and which this client joined", NULL, 0, 0,
 	 NULL, 0, cmd_connect_list_remote},
+	{"history show", "list the stored versions of a file", NULL, 0, 0, history_show_opts, 2,
+	 cmd_history_show},
+	{"history download", "write one stored version of a file", NULL, 0, 0,
+	 history_download_opts, 3, cmd_history_download},
+	{"history rollback", "make an old version the current one on every client", NULL, 0, 0,
+	 history_rollback_opts, 2, cmd_history_rollback},
 };
 
 int main(int argc, char **argv)
