@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/path.h"
+#include "client/fetch.h"
 
 struct op {
 	struct qic_engine *e;
@@ -36,44 +37,24 @@ static void op_cancel(void *arg)
 	o->req = NULL;
 }
 
-int qic_error_from_wire(int code)
-{
-	switch (code) {
-	case QUICS__ERROR_CODE__ERROR_NOT_FOUND: return QS_ENOENT;
-	case QUICS__ERROR_CODE__ERROR_STALE: return QS_ECONFLICT;
-	case QUICS__ERROR_CODE__ERROR_NOT_JOINED:
-	case QUICS__ERROR_CODE__ERROR_UNAUTHENTICATED:
-	case QUICS__ERROR_CODE__ERROR_BAD_PASSWORD: return QS_EACCES;
-	case QUICS__ERROR_CODE__ERROR_BAD_REQUEST:
-	case QUICS__ERROR_CODE__ERROR_BAD_PATH: return QS_EINVAL;
-	case QUICS__ERROR_CODE__ERROR_UNAVAILABLE:
-	case QUICS__ERROR_CODE__ERROR_RATE_LIMITED: return QS_EAGAIN;
-	default: return QS_EIO;
-	}
-}
-
 /* Answers the op's request with an error for a failed transaction and frees the op. */
-static void op_fail(struct op *o, const ProtobufCMessage *reply, int err, const char *what)
+static void op_fail(struct op *o, int err, const char *message, const char *what)
 {
-	const Quics__Error *we = reply != NULL ? qs_wire_reply_error(reply) : NULL;
-	if (we != NULL)
-		err = qic_error_from_wire((int)we->code);
 	if (o->req != NULL) {
 		json_t *body = NULL;
-		unsigned status = err == QS_ENOENT                      ? 404
-				  : err == QS_ECONFLICT                 ? 409
-				  : err == QS_EINVAL                    ? 400
-				  : err == QS_EACCES                    ? 403
-				  : err == QS_ECONN || err == QS_EAGAIN ? 503
-									: 502;
+		unsigned status = err == QS_ENOENT                          ? 404
+				  : err == QS_ECONFLICT || err == QS_EEXIST ? 409
+				  : err == QS_EINVAL                        ? 400
+				  : err == QS_EACCES                        ? 403
+				  : err == QS_ECONN || err == QS_EAGAIN     ? 503
+									    : 502;
 		const char *code = err == QS_ENOENT      ? "not_found"
 				   : err == QS_ECONFLICT ? "stale"
+				   : err == QS_EEXIST    ? "exists"
 				   : err == QS_ECONN     ? "unreachable"
 							 : "failed";
 		qs_http_fail(&body, status, code, "%s: %s", what,
-			     we != NULL && we->message[0] != '\0' ? we->message
-			     : err == QS_ECONN                    ? "not connected to the server"
-								  : qs_strerror(err));
+			     message != NULL && message[0] != '\0' ? message : qs_strerror(err));
 		qs_http_complete(o->req, status, body);
 	}
 	op_free(o);
@@ -113,11 +94,11 @@ static json_t *candidate_json(const Quics__Candidate *c, uint64_t me)
 			 (json_int_t)c->proposed_unix_ms, "mine", c->client_id == me);
 }
 
-static void list_reply(void *arg, const ProtobufCMessage *reply, int err)
+static void list_reply(void *arg, const ProtobufCMessage *reply, int err, const char *message)
 {
 	struct op *o = arg;
 	if (err != 0) {
-		op_fail(o, reply, err, "cannot list conflicts");
+		op_fail(o, err, message, "cannot list conflicts");
 		return;
 	}
 	const Quics__ConflictListResponse *resp = (const void *)reply;
@@ -146,7 +127,7 @@ static void list_reply(void *arg, const ProtobufCMessage *reply, int err)
 	if (resp->next_cursor[0] != '\0') {
 		o->cursor = qs_strdup(resp->next_cursor);
 		if (o->cursor == NULL) {
-			op_fail(o, NULL, QS_ENOMEM, "cannot list conflicts");
+			op_fail(o, QS_ENOMEM, NULL, "cannot list conflicts");
 			return;
 		}
 	} else {
@@ -171,8 +152,8 @@ static void list_next(struct op *o)
 	Quics__ConflictListRequest req = QUICS__CONFLICT_LIST_REQUEST__INIT;
 	req.root_id = o->root_id;
 	req.cursor = o->cursor != NULL ? o->cursor : (char *)"";
-	qic_engine_call(o->e, "CONFLICT_LIST", &req.base,
-			&quics__conflict_list_response__descriptor, list_reply, o);
+	qic_call(o->e, "CONFLICT_LIST", &req.base, &quics__conflict_list_response__descriptor,
+		 list_reply, o);
 }
 
 static unsigned get_conflicts(struct qs_http_request *req, json_t **body, void *arg)
@@ -202,11 +183,11 @@ static unsigned get_conflicts(struct qs_http_request *req, json_t **body, void *
 
 /* ---- POST /v1/conflicts/choose ---- */
 
-static void choose_reply(void *arg, const ProtobufCMessage *reply, int err)
+static void choose_reply(void *arg, const ProtobufCMessage *reply, int err, const char *message)
 {
 	struct op *o = arg;
 	if (err != 0) {
-		op_fail(o, reply, err, "cannot choose");
+		op_fail(o, err, message, "cannot choose");
 		return;
 	}
 	const Quics__ConflictChooseResponse *resp = (const void *)reply;
@@ -218,23 +199,20 @@ static void choose_reply(void *arg, const ProtobufCMessage *reply, int err)
 }
 
 /* Finds the root and root-relative path of an absolute local path the user gave. */
-static unsigned resolve_path(struct qic_engine *e, json_t *in, json_t **body, uint64_t *root_id,
-			     char **rel_out)
+static unsigned resolve_path(struct qic_engine *e, json_t *in, json_t **body,
+			     struct qic_root **root, char **rel_out)
 {
 	json_t *p = in != NULL ? json_object_get(in, "path") : NULL;
 	const char *abs = json_is_string(p) ? json_string_value(p) : NULL;
 	if (abs == NULL || abs[0] != '/')
 		return qs_http_fail(body, 400, "bad_request", "an absolute path is needed");
-	const char *rel = NULL;
-	struct qic_root *r = qic_root_by_local_path(e, abs, &rel);
-	if (r == NULL || rel[0] == '\0')
+	int rc = qic_engine_resolve(e, abs, root, rel_out);
+	if (rc == QS_ENOENT)
 		return qs_http_fail(body, 404, "not_found", "%s is not a path inside a synced root",
 				    abs);
-	if (qs_path_check(rel, strlen(rel)) != 0)
-		return qs_http_fail(body, 400, "bad_path", "%s is not a path QUIC-S can sync", abs);
-	*root_id = r->root_id;
-	*rel_out = qs_strdup(rel);
-	return *rel_out != NULL ? 0 : qs_http_fail(body, 500, "failed", "out of memory");
+	if (rc != 0)
+		return qs_http_fail(body, 400, "bad_path", "%s: %s", abs, qs_strerror(rc));
+	return 0;
 }
 
 static bool u64_field(json_t *in, const char *name, uint64_t *out)
@@ -250,14 +228,16 @@ static unsigned post_choose(struct qs_http_request *req, json_t **body, void *ar
 {
 	struct qic_engine *e = arg;
 	json_t *in = qs_http_body(req);
-	uint64_t cand, server_version, root_id = 0;
+	uint64_t cand, server_version;
 	if (!u64_field(in, "candidate", &cand) || !u64_field(in, "server_version", &server_version))
 		return qs_http_fail(body, 400, "bad_request",
 				    "path, candidate and server_version are needed");
 	char *rel = NULL;
-	unsigned st = resolve_path(e, in, body, &root_id, &rel);
+	struct qic_root *r = NULL;
+	unsigned st = resolve_path(e, in, body, &r, &rel);
 	if (st != 0)
 		return st;
+	uint64_t root_id = r->root_id;
 	struct op *o = qs_calloc(1, sizeof(*o));
 	if (o == NULL) {
 		qs_free(rel);
@@ -273,8 +253,71 @@ static unsigned post_choose(struct qs_http_request *req, json_t **body, void *ar
 	creq.path = rel;
 	creq.candidate_id = cand;
 	creq.server_version = server_version;
-	qic_engine_call(e, "CONFLICT_CHOOSE", &creq.base,
-			&quics__conflict_choose_response__descriptor, choose_reply, o);
+	qic_call(e, "CONFLICT_CHOOSE", &creq.base, &quics__conflict_choose_response__descriptor,
+		 choose_reply, o);
+	return QS_HTTP_DEFERRED;
+}
+
+/* ---- POST /v1/conflicts/download ---- */
+
+static const Quics__FileState *download_state(const ProtobufCMessage *reply)
+{
+	return ((const Quics__ConflictDownloadResponse *)(const void *)reply)->state;
+}
+
+static void download_done(void *arg, int err, const char *message, uint64_t size)
+{
+	struct op *o = arg;
+	if (err != 0) {
+		op_fail(o, err, message, "cannot download the candidate");
+		return;
+	}
+	if (o->req != NULL)
+		qs_http_complete(o->req, 200,
+				 json_pack("{s:s,s:s,s:I}", "result", "downloaded", "out",
+					   o->cursor, "size", (json_int_t)size));
+	op_free(o);
+}
+
+/* Body: path (absolute, in a root), candidate (0: the server's version), out (absolute; must
+ * not exist). The candidate's bytes are written there, verified. */
+static unsigned post_download(struct qs_http_request *req, json_t **body, void *arg)
+{
+	struct qic_engine *e = arg;
+	json_t *in = qs_http_body(req);
+	uint64_t cand;
+	json_t *out = in != NULL ? json_object_get(in, "out") : NULL;
+	if (!u64_field(in, "candidate", &cand) || !json_is_string(out) ||
+	    json_string_value(out)[0] != '/')
+		return qs_http_fail(body, 400, "bad_request",
+				    "path, candidate and an absolute out are needed");
+	char *rel = NULL;
+	struct qic_root *r = NULL;
+	unsigned st = resolve_path(e, in, body, &r, &rel);
+	if (st != 0)
+		return st;
+	struct op *o = qs_calloc(1, sizeof(*o));
+	char *out_path = qs_strdup(json_string_value(out));
+	if (o == NULL || out_path == NULL) {
+		qs_free(o);
+		qs_free(out_path);
+		qs_free(rel);
+		return qs_http_fail(body, 500, "failed", "out of memory");
+	}
+	o->e = e;
+	o->req = req;
+	o->path = rel;
+	o->cursor = out_path; /* the output path, for the answer */
+	qs_http_defer(req, op_cancel, o);
+	Quics__ConflictDownloadRequest dreq = QUICS__CONFLICT_DOWNLOAD_REQUEST__INIT;
+	dreq.root_id = r->root_id;
+	dreq.path = rel;
+	dreq.candidate_id = cand;
+	/* The local copy is not a chunk source: it may be this client's candidate. */
+	struct qic_fetch_target t = {NULL, NULL, out_path};
+	qic_fetch_file(e, "CONFLICT_DOWNLOAD", &dreq.base,
+		       &quics__conflict_download_response__descriptor, download_state, &t,
+		       download_done, o);
 	return QS_HTTP_DEFERRED;
 }
 
@@ -283,6 +326,7 @@ int qic_conflict_routes(struct qic_engine *e, struct qs_http_route *out, size_t 
 	const struct qs_http_route routes[] = {
 		{"GET", "/v1/conflicts", NULL, get_conflicts, e},
 		{"POST", "/v1/conflicts/choose", NULL, post_choose, e},
+		{"POST", "/v1/conflicts/download", NULL, post_download, e},
 	};
 	size_t count = sizeof(routes) / sizeof(routes[0]);
 	if (cap - *n < count)

@@ -13,7 +13,4 @@
 /* Appends the conflict routes to out[*n..cap) (advancing *n). Errors: QS_E2BIG. */
 int qic_conflict_routes(struct qic_engine *e, struct qs_http_route *out, size_t cap, size_t *n);
 
-/* The QS_E* code for a server's error reply code (Quics__ErrorCode). */
-int qic_error_from_wire(int code);
-
 #endif

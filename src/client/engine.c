@@ -539,17 +539,12 @@ struct call {
 	struct qic_engine *e;
 	const ProtobufCMessageDescriptor *desc;
 	void (*then)(struct qic_engine *e, const ProtobufCMessage *reply, int err);
-	qic_reply_fn then_arg; /* instead of then, for qic_engine_call */
-	void *arg;
 	bool answered;
 };
 
 static void call_then(struct call *c, const ProtobufCMessage *reply, int err)
 {
-	if (c->then_arg != NULL)
-		c->then_arg(c->arg, reply, err);
-	else
-		c->then(c->e, reply, err);
+	c->then(c->e, reply, err);
 }
 
 static int call_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
@@ -616,44 +611,9 @@ static void call(struct qic_engine *e, const char *name, const ProtobufCMessage 
 	call_start(c, name, req);
 }
 
-void qic_engine_call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
-		     const ProtobufCMessageDescriptor *reply_desc, qic_reply_fn then, void *arg)
-{
-	struct call *c = qs_calloc(1, sizeof(*c));
-	if (c == NULL) {
-		then(arg, NULL, QS_ENOMEM);
-		return;
-	}
-	c->e = e;
-	c->desc = reply_desc;
-	c->then_arg = then;
-	c->arg = arg;
-	call_start(c, name, req);
-}
-
 struct qic_root *qic_engine_roots(struct qic_engine *e)
 {
 	return e->roots;
-}
-
-struct qic_root *qic_root_by_local_path(struct qic_engine *e, const char *abs, const char **rel)
-{
-	for (struct qic_root *r = e->roots; r != NULL; r = r->next) {
-		size_t n = strlen(r->dir);
-		while (n > 1 && r->dir[n - 1] == '/')
-			n--;
-		if (strncmp(abs, r->dir, n) != 0)
-			continue;
-		if (abs[n] == '\0' || (abs[n] == '/' && abs[n + 1] == '\0')) {
-			*rel = "";
-			return r;
-		}
-		if (abs[n] == '/' || (n == 1 && r->dir[0] == '/')) {
-			*rel = abs + (abs[n] == '/' ? n + 1 : n);
-			return r;
-		}
-	}
-	return NULL;
 }
 
 static void op_finish(struct qic_engine *e, int err, const char *msg, uint64_t id)

@@ -197,19 +197,8 @@ struct qic_status {
 };
 void qic_engine_status(struct qic_engine *e, struct qic_status *out);
 
-/* One request/reply transaction with the server on the engine's connection (for the REST
- * API's server queries). then(arg, reply, err) runs exactly once: reply is the unpacked
- * answer (NULL on a transport or decode error, err then a QS_E*); an error reply comes with
- * err QS_EACCES and reply set (qs_wire_reply_error tells its code and message). The reply
- * is freed after then returns. Errors without a connection: QS_ECONN. */
-typedef void (*qic_reply_fn)(void *arg, const ProtobufCMessage *reply, int err);
-void qic_engine_call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
-		     const ProtobufCMessageDescriptor *reply_desc, qic_reply_fn then, void *arg);
 /* The first root (roots are linked by next). */
 struct qic_root *qic_engine_roots(struct qic_engine *e);
-/* The root whose local directory holds abs (an absolute, normalized path), with *rel the
- * path inside it ("" for the root itself), or NULL. */
-struct qic_root *qic_root_by_local_path(struct qic_engine *e, const char *abs, const char **rel);
 /* The connection to the server while this client is authenticated on it, else NULL. */
 struct qs_conn *qic_engine_conn(struct qic_engine *e);
 /* One root of a LIST_ROOTS answer (remote.c). */

@@ -1,5 +1,6 @@
 /* Conflict transactions of the server (DESIGN.md section 3): CONFLICT_LIST pages through a
- * root's open conflicts with their candidates; CONFLICT_CHOOSE applies the user's choice as
+ * root's open conflicts with their candidates; CONFLICT_DOWNLOAD serves one candidate's
+ * content (server/fetch.h); CONFLICT_CHOOSE applies the user's choice as
  * a RESOLVE_CONFLICT command (the chosen content becomes version + 1) and pushes it to every
  * connected member with FORCE_SYNC, the chooser included. Candidates themselves are stored by
  * PLEASE_SYNC (sync.c) when a proposal conflicts. */
@@ -10,6 +11,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/path.h"
+#include "net/txmsg.h"
 #include "server/fetch.h"
 #include "server/reqrep.h"
 
@@ -167,8 +169,41 @@ static int on_conflict_choose(struct qis_req *r, const ProtobufCMessage *msg)
 	return 0;
 }
 
+/* CONFLICT_DOWNLOAD: a candidate's state (candidate 0: the path's current version) through
+ * the shared download flow. Only members see a root's candidates. */
+static int candidate_lookup(struct qis_session *s, const ProtobufCMessage *msg,
+			    struct qs_meta_file *f, uint8_t **manifest)
+{
+	const Quics__ConflictDownloadRequest *req = (const void *)msg;
+	int rc = qs_path_check(req->path, strlen(req->path));
+	if (rc != 0)
+		return rc;
+	if (!qs_meta_is_member(s->d->meta, s->client_id, req->root_id))
+		return QS_EACCES;
+	struct qs_version_entry e;
+	if (req->candidate_id != 0)
+		return qs_meta_candidate_get(s->d->meta, req->root_id, req->path, req->candidate_id,
+					     &e, f, manifest);
+	rc = qs_meta_entry(s->d->meta, req->root_id, req->path, &e, f, manifest);
+	return rc == 0 && e.version == 0 ? QS_ENOENT : rc;
+}
+
+static int candidate_first(struct qs_tx *tx, const Quics__FileState *st, void *arg)
+{
+	(void)arg;
+	Quics__ConflictDownloadResponse resp = QUICS__CONFLICT_DOWNLOAD_RESPONSE__INIT;
+	resp.state = (Quics__FileState *)st;
+	return qs_tx_send_pb(tx, &resp.base);
+}
+
 int qis_tx_conflict(struct qis_session *s, struct qs_tx *tx, const char *name)
 {
+	if (strcmp(name, "CONFLICT_DOWNLOAD") == 0) {
+		if (s->client_id == 0)
+			return qis_refuse_unauthenticated(tx);
+		return qis_download_accept(s, tx, &quics__conflict_download_request__descriptor,
+					   candidate_lookup, candidate_first);
+	}
 	static const struct {
 		const char *name;
 		const ProtobufCMessageDescriptor *desc;

@@ -36,7 +36,12 @@ def wait_conflict(c, path, ncand, timeout=30):
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
-        last = [x for x in conflicts(c) if x["path"] == path]
+        r = c.qic("conflict", "list", "--json", check=False)
+        if r.returncode != 0:  # e.g. not connected yet after a start
+            last = r.stdout
+            time.sleep(0.1)
+            continue
+        last = [x for x in json.loads(r.stdout)["conflicts"] if x["path"] == path]
         if last and len(last[0]["candidates"]) == ncand:
             return last[0]
         time.sleep(0.1)
@@ -87,6 +92,46 @@ def check_untouched(c, rel, data):
         h.fail("%s: the user's conflicted copy of %s was changed" % (c.name, rel))
 
 
+_dl = [0]
+
+
+def retrievable(c, rel):
+    """Hashes of every content the server holds for rel: each stored version and each open
+    conflict candidate, downloaded byte by byte through the client (deletions have none)."""
+    path = os.path.join(c.dir, rel)
+    got = set()
+    out_dir = os.path.join(h.tmp, "downloads")
+    os.makedirs(out_dir, exist_ok=True)
+    r = c.qic("history", "show", "--path", path, "--json")
+    for v in json.loads(r.stdout)["versions"]:
+        if v.get("kind") in ("deleted", "tombstone", "dir"):
+            continue
+        _dl[0] += 1
+        out = os.path.join(out_dir, "v%d" % _dl[0])
+        c.qic("history", "download", "--path", path, "--version", str(v["version"]), "--out", out)
+        got.add(sha(read(out)))
+    for con in conflicts(c):
+        if con["path"] != rel:
+            continue
+        for cand in con["candidates"]:
+            if cand["kind"] == "deleted":
+                continue
+            _dl[0] += 1
+            out = os.path.join(out_dir, "c%d" % _dl[0])
+            c.qic("conflict", "download", "--path", path, "--candidate", str(cand["id"]),
+                  "--out", out)
+            got.add(sha(read(out)))
+    return got
+
+
+def nothing_lost(c, rel, written):
+    """Every byte sequence any client wrote to rel is still on the server."""
+    got = retrievable(c, rel)
+    for data in written:
+        if sha(data) not in got:
+            h.fail("%r written to %s is not retrievable from the server" % (data[:40], rel))
+
+
 def choose(c, rel, cand):
     r = c.qic("conflict", "choose", "--path", os.path.join(c.dir, rel), "--candidate",
               str(cand), "--json")
@@ -134,6 +179,9 @@ def test_two_way():
         time.sleep(0.1)
     if len(conflicts(a)[0]["candidates"]) != 1:
         h.fail("a further edit made a second candidate")
+    # nothing lost: every version and candidate downloads byte-exact (from any client)
+    nothing_lost(c, "doc.txt", [b"first\n", a_bytes, b_bytes])
+    nothing_lost(b, "doc.txt", [b"first\n", a_bytes, b_bytes])
     # c chooses b's candidate: version 3 everywhere, b's file untouched but agreed
     out = choose(c, "doc.txt", cand["id"])
     if out["version"] != 3:
@@ -141,6 +189,10 @@ def test_two_way():
     settle(cs, "doc.txt", b_bytes)
     if conflicts(a):
         h.fail("the conflict is still open after the choice")
+    ops = [(v["version"], v.get("operation")) for v in json.loads(
+        a.qic("history", "show", "--path", os.path.join(a.dir, "doc.txt"), "--json").stdout)["versions"]]
+    if [v for v, _ in ops] != [1, 2, 3] or ops[-1][1] != "resolve":
+        h.fail("history should show versions 1, 2 and the resolution 3: %s" % ops)
     # a stale or unknown choice is refused with one line
     r = c.qic("conflict", "choose", "--path", os.path.join(c.dir, "doc.txt"), "--candidate",
               "1", check=False)
@@ -165,6 +217,7 @@ def test_three_way():
         h.fail("candidates do not hold b's and c's proposals: %s" % con)
     check_untouched(b, "plan.txt", data[b])
     check_untouched(c, "plan.txt", data[c])
+    nothing_lost(a, "plan.txt", [b"v1\n", data[a], data[b], data[c]])
     pick = [x for x in con["candidates"] if x["size"] == len(data[c])][0]
     choose(a, "plan.txt", pick["id"])
     settle(cs, "plan.txt", data[c])
@@ -182,6 +235,7 @@ def test_modify_delete():
     offline_edit(cs, [b], "gone.txt", [(a, None)], [(b, b"b still needs this\n")])
     con = wait_conflict(a, "gone.txt", 1)
     check_untouched(b, "gone.txt", b"b still needs this\n")
+    nothing_lost(a, "gone.txt", [b"will be deleted on a\n", b"b still needs this\n"])
     choose(a, "gone.txt", con["candidates"][0]["id"])
     settle(cs, "gone.txt", b"b still needs this\n")
     # delete-vs-modify: a modifies, b (offline) deletes; the server's version is kept
@@ -210,6 +264,7 @@ def test_create_create():
     if con["candidates"][0]["base_version"] != 0:
         h.fail("a create-vs-create candidate has base 0: %s" % con)
     check_untouched(b, "new.txt", b"created on b too\n")
+    nothing_lost(a, "new.txt", [b"created on a\n", b"created on b too\n"])
     choose(b, "new.txt", 0)
     settle(cs, "new.txt", b"created on a\n")
     print("create_create: resolved")

@@ -694,6 +694,48 @@ static int cmd_conflict_choose(struct qs_cmd_ctx *c)
 	return rc == 0 ? print_result(c, answer) : rc;
 }
 
+static int cmd_conflict_download(struct qs_cmd_ctx *c)
+{
+	json_t *conflict;
+	char *abs;
+	int rc = find_conflict(c, &conflict, &abs);
+	if (rc != 0)
+		return rc;
+	uint64_t id = qs_cmd_num(c, "candidate");
+	bool known = has_candidate(conflict, id);
+	json_decref(conflict);
+	if (!known) {
+		fprintf(c->err, "qic conflict download: %s has no candidate %llu\n", abs,
+			(unsigned long long)id);
+		free(abs);
+		return QS_EXIT_FAIL;
+	}
+	char *out = NULL;
+	if (qs_cmd_str(c, "out") != NULL) {
+		out = absolute_path(qs_cmd_str(c, "out"));
+	} else {
+		/* NAME.cID in the current directory, away from where the sync looks. */
+		char cwd[PATH_MAX], buf[PATH_MAX + 300];
+		if (getcwd(cwd, sizeof(cwd)) != NULL) {
+			snprintf(buf, sizeof(buf), "%s/%s.c%llu", cwd, strrchr(abs, '/') + 1,
+				 (unsigned long long)id);
+			out = strdup(buf);
+		}
+	}
+	if (out == NULL) {
+		fprintf(c->err, "qic conflict download: cannot resolve the output path\n");
+		free(abs);
+		return QS_EXIT_FAIL;
+	}
+	json_t *body = json_pack("{s:s,s:I,s:s}", "path", abs, "candidate", (json_int_t)id, "out",
+				 out);
+	free(abs);
+	free(out);
+	json_t *answer;
+	rc = call(c, "POST", "/v1/conflicts/download", body, &answer);
+	return rc == 0 ? print_result(c, answer) : rc;
+}
+
 /* ---- qic stop, qic config, qic connect list-remote ------------------------------------- */
 
 /* Waits until no process holds the daemon's lock in the config directory (it has exited). */
@@ -1087,6 +1129,15 @@ static const struct qs_opt history_rollback_opts[] = {
 	 (uint64_t)INT64_MAX, NULL, true},
 };
 
+static const struct qs_opt conflict_download_opts[] = {
+	{"path", QS_OPT_STRING, "P", "the conflicted file (absolute or relative to here)", 0, 0,
+	 NULL, true},
+	{"candidate", QS_OPT_U64, "ID", "the candidate to fetch (0: the server's version)", 0, 0,
+	 NULL, true},
+	{"out", QS_OPT_STRING, "FILE", "where to write it (default: NAME.cID here); must not exist",
+	 0, 0, NULL, false},
+};
+
 static const struct qs_cmd commands[] = {
 	{"start", "run the client daemon (in the foreground unless --daemon)", NULL, 0, 0,
 	 start_opts, 2, cmd_start},
@@ -1106,6 +1157,8 @@ static const struct qs_cmd commands[] = {
 	 NULL, 0, cmd_conflict_list},
 	{"conflict choose", "resolve a conflict: the chosen candidate becomes the new version",
 	 NULL, 0, 0, conflict_choose_opts, 2, cmd_conflict_choose},
+	{"conflict download", "write a candidate's bytes to a file, to look at it", NULL, 0, 0,
+	 conflict_download_opts, 3, cmd_conflict_download},
 	{"stop", "stop the client daemon cleanly", NULL, 0, 0, NULL, 0, cmd_stop},
 	{"config show", "this client's id, directories, server and roots", NULL, 0, 0, NULL, 0,
 	 cmd_config_show},
