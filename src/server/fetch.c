@@ -22,6 +22,7 @@ struct fetch {
 	uint8_t (*want)[QS_SHA256_LEN];
 	size_t n_want, next_want;
 	bool expect_result, got_want, finished;
+	uint64_t root_id; /* push flows: the root, so lost chunks can be asked for; else 0 */
 };
 
 static void fetch_free(struct fetch *p)
@@ -55,8 +56,15 @@ static void fetch_pump(struct fetch *p)
 		size_t len;
 		if (qs_chunks_get(p->d->chunks, h, &data, &len) != 0) {
 			/* Pruned and collected meanwhile, or damaged: the client gets an error
-			 * header, and the transaction ends. */
+			 * header, and the transaction ends. A push is of a current version: its
+			 * chunks are asked back from the members (NEED_CONTENT), which pushes the
+			 * path again once they are in. */
 			qs_chunk_send_missing(p->tx, h);
+			if (p->root_id != 0)
+				qis_need_content(p->d, p->root_id, p->path,
+						 (const uint8_t(*)[QS_SHA256_LEN])(
+							 p->want + p->next_want - 1),
+						 p->n_want - p->next_want + 1);
 			p->next_want = p->n_want;
 			break;
 		}
@@ -208,7 +216,7 @@ int qis_fetch_serve(struct qis_daemon *d, struct qs_tx *tx, const char *path,
 	return 0;
 }
 
-int qis_fetch_open(struct qis_session *s, const char *tx_name, const char *path,
+int qis_fetch_open(struct qis_session *s, const char *tx_name, uint64_t root_id, const char *path,
 		   const struct qs_meta_file *f, qis_fetch_first_fn first, void *arg)
 {
 	struct fetch *p;
@@ -217,6 +225,7 @@ int qis_fetch_open(struct qis_session *s, const char *tx_name, const char *path,
 	if (rc != 0)
 		return rc;
 	p->expect_result = true;
+	p->root_id = root_id;
 	rc = qs_conn_open_tx(s->conn, tx_name, &fetch_ops, p, &p->tx);
 	if (rc != 0) {
 		fetch_state_release(&fs);
@@ -339,7 +348,7 @@ void qis_force_version(struct qis_daemon *d, uint64_t by_client, uint64_t root_i
 	for (struct qis_session *s = d->sessions; s != NULL; s = s->next) {
 		if (s->client_id == 0 || !qs_meta_is_member(d->meta, s->client_id, root_id))
 			continue;
-		rc = qis_fetch_open(s, "FORCE_SYNC", path, &f, force_first, &ff);
+		rc = qis_fetch_open(s, "FORCE_SYNC", root_id, path, &f, force_first, &ff);
 		if (rc != 0)
 			qs_warn("server", "event=force_failed client=%llu path=\"%s\" err=%s",
 				(unsigned long long)s->client_id, path, qs_strerror(rc));

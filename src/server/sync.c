@@ -592,7 +592,7 @@ static int push_to_ex(struct qis_session *s, uint64_t root_id, const char *path,
 	int rc = qs_meta_entry(s->d->meta, root_id, path, &e, &f, &enc);
 	if (rc == 0 && e.version != 0) {
 		struct must_first mf = {root_id, e.version, path, mv};
-		rc = qis_fetch_open(s, "MUST_SYNC", path, &f, must_first, &mf);
+		rc = qis_fetch_open(s, "MUST_SYNC", root_id, path, &f, must_first, &mf);
 	}
 	qs_free(enc);
 	return rc;

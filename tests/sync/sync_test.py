@@ -359,10 +359,49 @@ def test_move():
     print("move: converged")
 
 
+def test_repair():
+    # NEED_CONTENT: the server's chunk store loses the chunks of a file (deleted objects);
+    # a client that joins later still gets the file: the server asks the clients that have
+    # it, stores their verified chunks and pushes again.
+    srv, port, fpr, cs = setup(2)
+    a, b = cs
+    data = os.urandom(3 << 20)
+    write(os.path.join(a.dir, "precious.bin"), data)
+    converge(cs, timeout=60, expect=lambda t: "precious.bin" in t)
+    srv.send_signal(signal.SIGTERM)
+    srv.wait(timeout=30)
+    objects = os.path.join(tmp, "server")
+    lost = 0
+    for dirpath, _, names in os.walk(objects):
+        if os.path.basename(os.path.dirname(dirpath)) != "objects" and \
+                "objects" not in dirpath.split(os.sep):
+            continue
+        for n in names:
+            if re.fullmatch(r"[0-9a-f]{64}", n):
+                os.remove(os.path.join(dirpath, n))
+                lost += 1
+    if lost == 0:
+        fail("no chunk object files found to remove under %s" % objects)
+    srv2, _, _ = start_qis(port)
+    c = Client("c2")
+    c.start()
+    c.qic("connect", "server", "--host", "127.0.0.1", "--port", str(port), "--password",
+          PASSWORD, "--fingerprint", fpr)
+    c.qic("connect", "root", "--remote", "shared", "--dir", c.dir, "--password", ROOT_PW)
+    converge([a, b, c], timeout=60, expect=lambda t: "precious.bin" in t)
+    with open(os.path.join(c.dir, "precious.bin"), "rb") as f:
+        if f.read() != data:
+            fail("the repaired file differs")
+    log = open(os.path.join(tmp, "server-%d.log" % (procs.index(srv2)))).read()
+    if "event=need_content_done" not in log:
+        fail("the server did not ask the clients for its lost chunks")
+    print("repair: %d lost chunk objects restored from the clients" % lost)
+
+
 def main():
     try:
         {"basic": test_basic, "offline": test_offline, "restart": test_restart,
-         "crash": test_crash, "guard": test_guard, "move": test_move}[TEST]()
+         "crash": test_crash, "guard": test_guard, "repair": test_repair, "move": test_move}[TEST]()
         print("PASS", TEST)
     finally:
         for p in procs:
