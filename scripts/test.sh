@@ -2,7 +2,8 @@
 # Installs dependencies, builds, and runs every check and test of QUIC-S:
 #   1. source checks (tools/checksrc, clang-format)
 #   2. release build with -Werror: unit, fuzz-corpus and integration tests (CTest)
-#   3. ASan + UBSan build: the same tests again
+#   3. ASan + UBSan build: the same tests again, except those labelled long or large
+#      (the 256 MiB storage and 8 GiB large-file runs, which the release build covers)
 #   4. libFuzzer build (clang): each fuzz target for QS_FUZZ_SECONDS (default 60) on its seed corpus
 # Usage: scripts/test.sh            (everything; this is what CI runs)
 # Environment: QS_FUZZ_SECONDS, QS_JOBS (parallel build/test jobs, default: nproc).
@@ -33,7 +34,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DQS_WERROR=ON -DQS_SANITIZE=O
 cmake --build build-asan -j "$jobs"
 (cd build-asan && QS_TEST_BYTES=256M ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	ctest --output-on-failure -j "$jobs")
+	ctest --output-on-failure -j "$jobs" -LE 'long|large')
 
 step "fuzzing (${fuzz_seconds}s per target)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQS_FUZZ=ON >/dev/null
