@@ -1144,6 +1144,13 @@ void qic_engine_status(struct qic_engine *e, struct qic_status *out)
 	out->downloaded = e->downloaded;
 }
 
+void qic_engine_traffic(struct qic_engine *e, struct qs_quic_bytes *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (e->quic != NULL)
+		qs_quic_client_bytes(e->quic, out);
+}
+
 struct count_ctx {
 	uint64_t files;
 };

@@ -139,6 +139,9 @@ struct qic_status {
 	uint64_t queued, in_flight, uploaded, downloaded;
 };
 void qic_engine_status(struct qic_engine *e, struct qic_status *out);
+/* The transport's byte counters since the current server connection was configured (all
+ * zero while none is). */
+void qic_engine_traffic(struct qic_engine *e, struct qs_quic_bytes *out);
 /* Calls fn for each root. */
 void qic_engine_each_root(struct qic_engine *e,
 			  void (*fn)(void *arg, const struct qic_root_status *st), void *arg);
