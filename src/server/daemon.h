@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "core/recent.h"
 #include "net/quic.h"
 #include "store/chunks.h"
 #include "store/meta.h"
@@ -46,8 +47,9 @@ struct qis_daemon {
 	struct qis_session *sessions;
 	uint64_t next_generation;
 	bool stopping;
-	struct qis_group *group; /* sync.c: proposals waiting for the next group commit */
-	unsigned stop_parts;     /* servers still shutting down (admin, QUIC) */
+	struct qis_group *group;  /* sync.c: proposals waiting for the next group commit */
+	struct qs_recent *recent; /* sync.c: chunks uploaded lately, per root (NULL until one) */
+	unsigned stop_parts;      /* servers still shutting down (admin, QUIC) */
 	void (*stop_done)(void *arg);
 	void *stop_done_arg;
 };

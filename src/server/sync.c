@@ -54,11 +54,27 @@ static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data
 	return qs_chunks_put(d->chunks, h, data, len);
 }
 
+/* Chunks a root's clients uploaded lately are remembered even before a version uses them, so
+ * a proposal retried after a lost connection or a killed client sends only the rest. */
+#define RECENT_CHUNKS 65536
+#define RECENT_TTL_MS ((uint64_t)3600 * 1000)
+
+/* Remembers an uploaded chunk for root_id (nothing if memory is short: it is only a saving). */
+static void recent_add(struct qis_daemon *d, uint64_t root_id, const uint8_t *h)
+{
+	if (d->recent == NULL && qs_recent_new(RECENT_CHUNKS, RECENT_TTL_MS, &d->recent) != 0)
+		return;
+	qs_recent_add(d->recent, root_id, h, uv_now(d->loop));
+}
+
 static bool chunk_present(struct qis_daemon *d, uint64_t root_id, const uint8_t *h)
 {
 	bool in_root = false, stored = false;
-	return qs_meta_root_has_chunk(d->meta, root_id, h, &in_root) == 0 && in_root &&
-	       qs_chunks_has(d->chunks, h, &stored) == 0 && stored;
+	if (d->recent != NULL && qs_recent_has(d->recent, root_id, h, uv_now(d->loop)))
+		in_root = true;
+	else if (qs_meta_root_has_chunk(d->meta, root_id, h, &in_root) != 0)
+		return false;
+	return in_root && qs_chunks_has(d->chunks, h, &stored) == 0 && stored;
 }
 
 /* ---- PLEASE_SYNC ------------------------------------------------------------------------ */
@@ -377,6 +393,8 @@ static int psync_on_data(struct qs_tx *tx, const uint8_t *data, size_t len, uint
 	int rc = qs_chunk_rx_data(&p->rx, data, len, &complete);
 	if (rc == 0 && complete)
 		rc = chunk_put(p->s->d, p->rx.hash, p->rx.data.data, p->rx.data.len);
+	if (rc == 0 && complete)
+		recent_add(p->s->d, p->root_id, p->rx.hash);
 	if (rc != 0) {
 		psync_error(p, rc,
 			    rc == QS_EPROTO ? "chunk does not match its hash" : "store failed");
