@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -322,4 +323,101 @@ int qs_localfile_install(struct qs_localfile_writer *w, uint32_t mode, int64_t m
 		rc = qs_err_from_errno(errno);
 	writer_close(w, rc != 0);
 	return rc;
+}
+
+/* ---- resumable downloads ------------------------------------------------------------------ */
+
+/* QS_LOCALFILE_PART_PREFIX and 16 hex digits of SHA-256(name, NUL, content hash). */
+static int part_name(const char *name, const uint8_t *content_hash, char out[64])
+{
+	struct qs_sha256 sha;
+	uint8_t digest[QS_SHA256_LEN];
+	char hex[17];
+	int rc = qs_sha256_init(&sha);
+	if (rc != 0)
+		return rc;
+	qs_sha256_update(&sha, name, strlen(name) + 1);
+	qs_sha256_update(&sha, content_hash, QS_CONTENT_HASH_LEN);
+	qs_sha256_final(&sha, digest);
+	qs_hex_encode(digest, 8, hex);
+	snprintf(out, 64, "%s%s", QS_LOCALFILE_PART_PREFIX, hex);
+	return 0;
+}
+
+int qs_localfile_writer_resume(struct qs_localfile_writer *w, int root_fd, const char *path,
+			       const uint8_t content_hash[QS_CONTENT_HASH_LEN],
+			       uint64_t *have_bytes)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	const char *name;
+	int rc = open_parent(root_fd, path, &w->dir_fd, &name);
+	if (rc != 0)
+		return rc;
+	w->name = qs_strdup(name);
+	rc = w->name != NULL ? part_name(name, content_hash, w->tmp_name) : QS_ENOMEM;
+	struct stat st;
+	if (rc == 0) {
+		w->fd = openat(w->dir_fd, w->tmp_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			       0600);
+		if (w->fd < 0 || fstat(w->fd, &st) != 0)
+			rc = qs_err_from_errno(errno);
+		else if (!S_ISREG(st.st_mode) || lseek(w->fd, 0, SEEK_END) < 0)
+			rc = QS_EIO;
+	}
+	if (rc != 0) {
+		if (w->fd >= 0)
+			close(w->fd);
+		close(w->dir_fd);
+		qs_free(w->name);
+		w->name = NULL;
+		return rc;
+	}
+	w->written = (uint64_t)st.st_size;
+	*have_bytes = w->written;
+	return 0;
+}
+
+int qs_localfile_writer_verify(struct qs_localfile_writer *w, uint64_t offset, size_t len,
+			       const uint8_t hash[32], uint8_t *buf)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(w->fd, buf + got, len - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return QS_EIO;
+		if (n == 0)
+			return QS_ECONFLICT;
+		got += (size_t)n;
+	}
+	uint8_t h[QS_SHA256_LEN];
+	int rc = qs_sha256(buf, len, h);
+	if (rc != 0)
+		return rc;
+	return memcmp(h, hash, QS_SHA256_LEN) == 0 ? 0 : QS_ECONFLICT;
+}
+
+int qs_localfile_writer_truncate(struct qs_localfile_writer *w, uint64_t len)
+{
+	if (ftruncate(w->fd, (off_t)len) != 0 || lseek(w->fd, (off_t)len, SEEK_SET) < 0)
+		return QS_EIO;
+	w->written = len;
+	return 0;
+}
+
+void qs_localfile_writer_suspend(struct qs_localfile_writer *w)
+{
+	writer_close(w, false);
+}
+
+bool qs_localfile_part_is_stale(int dir_fd, const char *name, int64_t max_age_s)
+{
+	struct stat st;
+	if (strncmp(name, QS_LOCALFILE_PART_PREFIX, strlen(QS_LOCALFILE_PART_PREFIX)) != 0)
+		return true; /* any other temp file: a crash's leftover */
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return false;
+	return (int64_t)time(NULL) - (int64_t)st.st_mtime > max_age_s;
 }

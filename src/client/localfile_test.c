@@ -176,6 +176,44 @@ static void test_read_chunk_checks_hash(void **state)
 	qs_localfile_release(&f);
 }
 
+static void test_part_file_resume(void **state)
+{
+	(void)state;
+	uint8_t content[QS_CONTENT_HASH_LEN] = {1, 2, 3};
+	uint8_t h[QS_SHA256_LEN], buf[16];
+	struct qs_localfile_writer w;
+	uint64_t have = 99;
+	assert_int_equal(qs_localfile_writer_resume(&w, root_fd, "p.bin", content, &have), 0);
+	assert_int_equal(have, 0);
+	assert_int_equal(qs_localfile_writer_append(&w, "0123456789", 10), 0);
+	qs_localfile_writer_suspend(&w);
+	/* Another version of the same path has another part file. */
+	uint8_t other[QS_CONTENT_HASH_LEN] = {9};
+	assert_int_equal(qs_localfile_writer_resume(&w, root_fd, "p.bin", other, &have), 0);
+	assert_int_equal(have, 0);
+	qs_localfile_writer_abort(&w);
+	/* The same version finds what was written; verify checks bytes and length. */
+	assert_int_equal(qs_localfile_writer_resume(&w, root_fd, "p.bin", content, &have), 0);
+	assert_int_equal(have, 10);
+	assert_int_equal(qs_sha256("0123", 4, h), 0);
+	assert_int_equal(qs_localfile_writer_verify(&w, 0, 4, h, buf), 0);
+	assert_int_equal(qs_localfile_writer_verify(&w, 1, 4, h, buf), QS_ECONFLICT);
+	assert_int_equal(qs_sha256("89ab", 4, h), 0);
+	assert_int_equal(qs_localfile_writer_verify(&w, 8, 4, h, buf), QS_ECONFLICT);
+	assert_int_equal(qs_localfile_writer_truncate(&w, 4), 0);
+	assert_int_equal(qs_localfile_writer_append(&w, "ab", 2), 0);
+	assert_false(qs_localfile_part_is_stale(root_fd, w.tmp_name, 3600));
+	assert_true(qs_localfile_part_is_stale(root_fd, w.tmp_name, -1));
+	struct qs_fingerprint fp;
+	assert_int_equal(qs_localfile_install(&w, 0644, 0, false, NULL, &fp), 0);
+	char got[16] = {0};
+	int fd = openat(root_fd, "p.bin", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, sizeof(got)), 6);
+	close(fd);
+	assert_memory_equal(got, "0123ab", 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +221,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_never_through_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_install_and_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_chunk_checks_hash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_part_file_resume, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

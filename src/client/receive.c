@@ -46,6 +46,7 @@ struct recv {
 	size_t next; /* next manifest chunk to write */
 	struct qs_localfile_writer w;
 	bool writing, got_request, done;
+	bool resumable; /* w is a part file: kept when the connection is lost */
 	struct qs_chunk_rx rx;
 	uint8_t *buf; /* one chunk, for local copies */
 };
@@ -382,26 +383,42 @@ static int advance(struct recv *v)
 	return rc;
 }
 
-static int start_file(struct recv *v, const Quics__FileState *st)
+/* A download of this version that an earlier attempt left in its part file
+ * (qs_localfile_writer_resume): the leading chunks that still verify are kept and not wanted,
+ * the rest of the file is cut off. */
+static int resume_prefix(struct recv *v, uint64_t have)
 {
-	int rc = make_parents(v);
-	if (rc == 0)
-		rc = qs_localfile_writer_open(&v->w, v->r->dir_fd, v->path);
+	uint64_t off = 0;
+	size_t i = 0;
+	for (; i < v->m.count; i++) {
+		const struct qs_manifest_chunk *c = &v->m.chunks[i];
+		if (have - off < c->len_bytes ||
+		    qs_localfile_writer_verify(&v->w, off, c->len_bytes, c->sha256, v->buf) != 0)
+			break;
+		off += c->len_bytes;
+	}
+	int rc = qs_localfile_writer_truncate(&v->w, off);
+	if (rc != 0)
+		return rc;
+	for (size_t k = 0; k < i; k++)
+		v->want[k] = false;
+	v->next = i;
+	if (i > 0)
+		qs_info("client", "event=download_resumed path=\"%s\" chunks=%zu bytes=%llu",
+			v->path, i, (unsigned long long)off);
+	return 0;
+}
+
+/* A file with a manifest: its part file is resumed, chunks of the old version are copied,
+ * the rest is asked for. */
+static int start_chunked_file(struct recv *v)
+{
+	uint64_t have = 0;
+	int rc = qs_localfile_writer_resume(&v->w, v->r->dir_fd, v->path, v->content.hash, &have);
 	if (rc != 0)
 		return rc;
 	v->writing = true;
-	if (st->inline_data.len > 0 || v->m.count == 0) {
-		if (st->inline_data.len > 0)
-			rc = qs_localfile_writer_append(&v->w, st->inline_data.data,
-							st->inline_data.len);
-		if (rc == 0)
-			rc = send_want(v);
-		if (rc == 0)
-			rc = install_file(v);
-		if (rc == 0)
-			send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED, 0, NULL);
-		return rc;
-	}
+	v->resumable = true;
 	rc = index_old(v);
 	v->want = qs_calloc(v->m.count, sizeof(*v->want));
 	v->buf = qs_malloc(QS_CHUNKER_MAX_BYTES);
@@ -410,9 +427,32 @@ static int start_file(struct recv *v, const Quics__FileState *st)
 	for (size_t i = 0; rc == 0 && i < v->m.count; i++)
 		v->want[i] = find_old(v, v->m.chunks[i].sha256) == NULL;
 	if (rc == 0)
+		rc = resume_prefix(v, have);
+	if (rc == 0)
 		rc = send_want(v);
 	if (rc == 0)
 		rc = advance(v);
+	return rc;
+}
+
+static int start_file(struct recv *v, const Quics__FileState *st)
+{
+	int rc = make_parents(v);
+	if (rc == 0 && st->inline_data.len == 0 && v->m.count > 0)
+		return start_chunked_file(v);
+	if (rc == 0)
+		rc = qs_localfile_writer_open(&v->w, v->r->dir_fd, v->path);
+	if (rc != 0)
+		return rc;
+	v->writing = true;
+	if (st->inline_data.len > 0)
+		rc = qs_localfile_writer_append(&v->w, st->inline_data.data, st->inline_data.len);
+	if (rc == 0)
+		rc = send_want(v);
+	if (rc == 0)
+		rc = install_file(v);
+	if (rc == 0)
+		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED, 0, NULL);
 	return rc;
 }
 
@@ -531,8 +571,13 @@ static int recv_on_data(struct qs_tx *tx, const uint8_t *d, size_t len, uint64_t
 static void recv_on_close(struct qs_tx *tx, int err, void *arg)
 {
 	(void)tx;
-	(void)err;
-	recv_free(arg);
+	struct recv *v = arg;
+	if (err == QS_ECONN && v->writing && v->resumable) {
+		/* The next attempt at this version continues from what was written. */
+		qs_localfile_writer_suspend(&v->w);
+		v->writing = false;
+	}
+	recv_free(v);
 }
 
 static const struct qs_tx_ops recv_ops = {
