@@ -42,6 +42,8 @@ struct recv {
 	struct qs_manifest old; /* entry's manifest (files) */
 	struct old_chunk *olds; /* old chunks by hash: open addressing, size nold_slots */
 	size_t nold_slots;
+	struct old_chunk *selfs; /* the new manifest's chunks by hash (first occurrences) */
+	size_t nself_slots;
 	bool *want;  /* per manifest chunk: fetched from the server */
 	size_t next; /* next manifest chunk to write */
 	struct qs_localfile_writer w;
@@ -60,6 +62,7 @@ static void recv_free(struct recv *v)
 	qs_manifest_release(&v->m);
 	qs_manifest_release(&v->old);
 	qs_free(v->olds);
+	qs_free(v->selfs);
 	qs_free(v->want);
 	qs_free(v->buf);
 	qs_chunk_rx_release(&v->rx);
@@ -305,6 +308,43 @@ static size_t slot_of(const uint8_t *h, size_t nslots)
 	return (size_t)x & (nslots - 1);
 }
 
+/* A table of m's chunks by hash (the first occurrence of each, with its offset in m's file):
+ * open addressing, *nslots a power of two. */
+static int index_chunks(const struct qs_manifest *m, struct old_chunk **tab, size_t *nslots)
+{
+	size_t n = 16;
+	while (n < m->count * 2)
+		n *= 2;
+	*tab = qs_calloc(n, sizeof(**tab));
+	if (*tab == NULL)
+		return QS_ENOMEM;
+	*nslots = n;
+	uint64_t off = 0;
+	for (size_t i = 0; i < m->count; i++) {
+		size_t s = slot_of(m->chunks[i].sha256, n);
+		while ((*tab)[s].hash != NULL &&
+		       memcmp((*tab)[s].hash, m->chunks[i].sha256, QS_SHA256_LEN) != 0)
+			s = (s + 1) & (n - 1);
+		if ((*tab)[s].hash == NULL) {
+			(*tab)[s].hash = m->chunks[i].sha256;
+			(*tab)[s].offset = off;
+			(*tab)[s].len = m->chunks[i].len_bytes;
+		}
+		off += m->chunks[i].len_bytes;
+	}
+	return 0;
+}
+
+static const struct old_chunk *find_in(const struct old_chunk *tab, size_t nslots, const uint8_t *h)
+{
+	if (tab == NULL)
+		return NULL;
+	for (size_t s = slot_of(h, nslots); tab[s].hash != NULL; s = (s + 1) & (nslots - 1))
+		if (memcmp(tab[s].hash, h, QS_SHA256_LEN) == 0)
+			return &tab[s];
+	return NULL;
+}
+
 /* Index of the old version's chunks by hash (the first occurrence of each). */
 static int index_old(struct recv *v)
 {
@@ -313,38 +353,20 @@ static int index_old(struct recv *v)
 	int rc = qs_manifest_decode(&v->old, v->entry.manifest, v->entry.manifest_len);
 	if (rc != 0)
 		return 0; /* an unreadable old manifest only means fetching everything */
-	size_t n = 16;
-	while (n < v->old.count * 2)
-		n *= 2;
-	v->olds = qs_calloc(n, sizeof(*v->olds));
-	if (v->olds == NULL)
-		return QS_ENOMEM;
-	v->nold_slots = n;
-	uint64_t off = 0;
-	for (size_t i = 0; i < v->old.count; i++) {
-		size_t s = slot_of(v->old.chunks[i].sha256, n);
-		while (v->olds[s].hash != NULL &&
-		       memcmp(v->olds[s].hash, v->old.chunks[i].sha256, QS_SHA256_LEN) != 0)
-			s = (s + 1) & (n - 1);
-		if (v->olds[s].hash == NULL) {
-			v->olds[s].hash = v->old.chunks[i].sha256;
-			v->olds[s].offset = off;
-			v->olds[s].len = v->old.chunks[i].len_bytes;
-		}
-		off += v->old.chunks[i].len_bytes;
-	}
-	return 0;
+	return index_chunks(&v->old, &v->olds, &v->nold_slots);
 }
 
 static const struct old_chunk *find_old(struct recv *v, const uint8_t *h)
 {
-	if (v->olds == NULL)
-		return NULL;
-	for (size_t s = slot_of(h, v->nold_slots); v->olds[s].hash != NULL;
-	     s = (s + 1) & (v->nold_slots - 1))
-		if (memcmp(v->olds[s].hash, h, QS_SHA256_LEN) == 0)
-			return &v->olds[s];
-	return NULL;
+	return find_in(v->olds, v->nold_slots, h);
+}
+
+/* A chunk that occurs earlier in the new file itself (runs of zeros, repeated blocks) is
+ * copied from the part written so far instead of being fetched again. */
+static const struct old_chunk *find_earlier(struct recv *v, size_t i)
+{
+	const struct old_chunk *c = find_in(v->selfs, v->nself_slots, v->m.chunks[i].sha256);
+	return c != NULL && c->hash != v->m.chunks[i].sha256 ? c : NULL;
 }
 
 static int install_file(struct recv *v)
@@ -365,10 +387,14 @@ static int advance(struct recv *v)
 {
 	while (v->next < v->m.count && !v->want[v->next]) {
 		const struct qs_manifest_chunk *c = &v->m.chunks[v->next];
-		const struct old_chunk *o = find_old(v, c->sha256);
-		int rc = o == NULL ? QS_EIO
-				   : qs_localfile_read_chunk(v->r->dir_fd, v->path, o->offset,
-							     o->len, c->sha256, v->buf);
+		const struct old_chunk *o = find_old(v, c->sha256), *e = NULL;
+		if (o == NULL)
+			e = find_earlier(v, v->next);
+		int rc = o != NULL   ? qs_localfile_read_chunk(v->r->dir_fd, v->path, o->offset,
+							       o->len, c->sha256, v->buf)
+			 : e != NULL ? qs_localfile_writer_verify(&v->w, e->offset, e->len,
+								  c->sha256, v->buf)
+				     : QS_EIO;
 		if (rc == 0)
 			rc = qs_localfile_writer_append(&v->w, v->buf, c->len_bytes);
 		if (rc != 0)
@@ -424,8 +450,11 @@ static int start_chunked_file(struct recv *v)
 	v->buf = qs_malloc(QS_CHUNKER_MAX_BYTES);
 	if (rc == 0 && (v->want == NULL || v->buf == NULL))
 		rc = QS_ENOMEM;
+	if (rc == 0)
+		rc = index_chunks(&v->m, &v->selfs, &v->nself_slots);
 	for (size_t i = 0; rc == 0 && i < v->m.count; i++)
-		v->want[i] = find_old(v, v->m.chunks[i].sha256) == NULL;
+		v->want[i] =
+			find_old(v, v->m.chunks[i].sha256) == NULL && find_earlier(v, i) == NULL;
 	if (rc == 0)
 		rc = resume_prefix(v, have);
 	if (rc == 0)
