@@ -421,3 +421,41 @@ bool qs_localfile_part_is_stale(int dir_fd, const char *name, int64_t max_age_s)
 		return false;
 	return (int64_t)time(NULL) - (int64_t)st.st_mtime > max_age_s;
 }
+
+/* ---- reading for uploads ------------------------------------------------------------------ */
+
+/* True if fd's stat fingerprint is *expect. */
+static bool fd_has_fingerprint(int fd, const struct qs_fingerprint *expect)
+{
+	struct stat st;
+	struct qs_fingerprint now;
+	if (fstat(fd, &st) != 0)
+		return false;
+	qs_fingerprint_from_stat(&st, &now);
+	return qs_fingerprint_equal(&now, expect);
+}
+
+int qs_localfile_read_upload(int root_fd, const char *path, uint64_t offset, size_t len,
+			     const struct qs_fingerprint *expect, uint8_t *buf)
+{
+	int fd;
+	int rc = qs_localfile_open(root_fd, path, O_RDONLY | O_NOFOLLOW, &fd);
+	if (rc != 0)
+		return rc;
+	if (!fd_has_fingerprint(fd, expect))
+		rc = QS_ECONFLICT;
+	size_t got = 0;
+	while (rc == 0 && got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = n < 0 ? qs_err_from_errno(errno) : QS_ECONFLICT;
+		else
+			got += (size_t)n;
+	}
+	if (rc == 0 && !fd_has_fingerprint(fd, expect))
+		rc = QS_ECONFLICT; /* written while we read */
+	close(fd);
+	return rc;
+}

@@ -48,6 +48,13 @@ int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f);
 int qs_localfile_read_chunk(int root_fd, const char *path, uint64_t offset, size_t len,
 			    const uint8_t hash[32], uint8_t *buf);
 
+/* Reads the bytes [offset, offset+len) of path into buf for an upload, without hashing them:
+ * the file's stat fingerprint must equal *expect (taken when it was hashed) before and after
+ * the read, so a file written meanwhile is refused, and the server checks every chunk's hash
+ * anyway. Errors: QS_ECONFLICT (the file changed), QS_ENOENT, QS_EIO. */
+int qs_localfile_read_upload(int root_fd, const char *path, uint64_t offset, size_t len,
+			     const struct qs_fingerprint *expect, uint8_t *buf);
+
 /* A file being received: chunks are appended in manifest order to a temp file in the
  * target's directory, then installed with qs_localfile_install. */
 struct qs_localfile_writer {

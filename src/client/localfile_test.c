@@ -214,6 +214,26 @@ static void test_part_file_resume(void **state)
 	assert_memory_equal(got, "0123ab", 6);
 }
 
+static void test_read_upload_checks_fingerprint(void **state)
+{
+	(void)state;
+	write_file("u.bin", "abcdefgh", 8);
+	struct qs_localfile f;
+	qs_localfile_init(&f);
+	assert_int_equal(qs_localfile_hash(root_fd, "u.bin", &f), 0);
+	uint8_t buf[8];
+	assert_int_equal(qs_localfile_read_upload(root_fd, "u.bin", 2, 4, &f.fp, buf), 0);
+	assert_memory_equal(buf, "cdef", 4);
+	/* Past the end: the file is shorter than the manifest says. */
+	assert_int_equal(qs_localfile_read_upload(root_fd, "u.bin", 6, 4, &f.fp, buf),
+			 QS_ECONFLICT);
+	struct timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};
+	assert_int_equal(utimensat(root_fd, "u.bin", later, 0), 0);
+	assert_int_equal(qs_localfile_read_upload(root_fd, "u.bin", 2, 4, &f.fp, buf),
+			 QS_ECONFLICT);
+	qs_localfile_release(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +242,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_install_and_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_chunk_checks_hash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_part_file_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_upload_checks_fingerprint, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
