@@ -42,7 +42,8 @@ static int64_t now_unix_ms(void)
  * client must prove it has the bytes of any chunk new to its root. */
 /* Stores a verified chunk in the open batch (opening one): it is durable at the next group
  * flush, before any version that references it is acknowledged. */
-static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data, size_t len)
+static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data, size_t len,
+		     bool verified)
 {
 	struct qis_group *g = d->group;
 	if (!g->chunk_batch) {
@@ -51,7 +52,9 @@ static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data
 			return rc;
 		g->chunk_batch = true;
 	}
-	return qs_chunks_put(d->chunks, h, data, len);
+	/* qs_chunk_rx verified a received chunk already: the store need not hash it again. */
+	return verified ? qs_chunks_put_verified(d->chunks, h, data, len)
+			: qs_chunks_put(d->chunks, h, data, len);
 }
 
 /* Chunks a root's clients uploaded lately are remembered even before a version uses them, so
@@ -324,7 +327,7 @@ static int psync_request(struct psync *p, const Quics__PleaseSyncRequest *req)
 	}
 	if (st->inline_data.len > 0) {
 		rc = chunk_put(d, st->manifest[0]->hash.data, st->inline_data.data,
-			       st->inline_data.len);
+			       st->inline_data.len, false);
 		if (rc != 0)
 			return rc;
 	}
@@ -392,7 +395,7 @@ static int psync_on_data(struct qs_tx *tx, const uint8_t *data, size_t len, uint
 	bool complete;
 	int rc = qs_chunk_rx_data(&p->rx, data, len, &complete);
 	if (rc == 0 && complete)
-		rc = chunk_put(p->s->d, p->rx.hash, p->rx.data.data, p->rx.data.len);
+		rc = chunk_put(p->s->d, p->rx.hash, p->rx.data.data, p->rx.data.len, true);
 	if (rc == 0 && complete)
 		recent_add(p->s->d, p->root_id, p->rx.hash);
 	if (rc != 0) {
