@@ -459,3 +459,66 @@ int qs_localfile_read_upload(int root_fd, const char *path, uint64_t offset, siz
 	close(fd);
 	return rc;
 }
+
+/* ---- copying unchanged chunks ------------------------------------------------------------- */
+
+/* Copies len bytes at offset of fd to the writer through buf (file systems without
+ * copy_file_range between these files). */
+static int copy_through(struct qs_localfile_writer *w, int fd, uint64_t offset, size_t len,
+			uint8_t *buf)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? qs_err_from_errno(errno) : QS_ECONFLICT;
+		got += (size_t)n;
+	}
+	return qs_localfile_writer_append(w, buf, len);
+}
+
+/* Copies in the kernel; *unsupported (and 0) when this pair of files cannot (nothing is
+ * copied then). */
+static int copy_kernel(struct qs_localfile_writer *w, int fd, uint64_t offset, size_t len,
+		       bool *unsupported)
+{
+	*unsupported = false;
+	loff_t in = (loff_t)offset;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = copy_file_range(fd, &in, w->fd, NULL, len - done, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && done == 0 &&
+		    (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+			*unsupported = true;
+			return 0;
+		}
+		if (n <= 0)
+			return n < 0 ? qs_err_from_errno(errno) : QS_ECONFLICT;
+		done += (size_t)n;
+		w->written += (uint64_t)n;
+	}
+	return 0;
+}
+
+int qs_localfile_writer_copy(struct qs_localfile_writer *w, int root_fd, const char *path,
+			     uint64_t offset, size_t len, const struct qs_fingerprint *expect,
+			     uint8_t *buf)
+{
+	int fd;
+	int rc = qs_localfile_open(root_fd, path, O_RDONLY | O_NOFOLLOW, &fd);
+	if (rc != 0)
+		return rc;
+	bool unsupported = false;
+	rc = fd_has_fingerprint(fd, expect) ? copy_kernel(w, fd, offset, len, &unsupported)
+					    : QS_ECONFLICT;
+	if (rc == 0 && unsupported)
+		rc = copy_through(w, fd, offset, len, buf);
+	if (rc == 0 && !fd_has_fingerprint(fd, expect))
+		rc = QS_ECONFLICT; /* written while we copied */
+	close(fd);
+	return rc;
+}

@@ -87,6 +87,14 @@ int qs_localfile_writer_resume(struct qs_localfile_writer *w, int root_fd, const
  * (len bytes). Errors: QS_ECONFLICT (short or different), QS_EIO. */
 int qs_localfile_writer_verify(struct qs_localfile_writer *w, uint64_t offset, size_t len,
 			       const uint8_t hash[32], uint8_t *buf);
+/* Appends bytes [offset, offset+len) of path (the old version of a file being received) to
+ * the temp file in the kernel (copy_file_range; pread/write through buf, len bytes, where the
+ * file system cannot), without hashing them: path's stat fingerprint must equal *expect (the
+ * index's, whose content the manifest describes) before and after the copy. Errors:
+ * QS_ECONFLICT (the file changed or is shorter), QS_ENOENT, QS_EIO, QS_ENOSPC. */
+int qs_localfile_writer_copy(struct qs_localfile_writer *w, int root_fd, const char *path,
+			     uint64_t offset, size_t len, const struct qs_fingerprint *expect,
+			     uint8_t *buf);
 /* Cuts the temp file to len bytes; appends continue from there. Errors: QS_EIO. */
 int qs_localfile_writer_truncate(struct qs_localfile_writer *w, uint64_t len);
 /* Closes the writer and keeps its temp file for a later qs_localfile_writer_resume. */

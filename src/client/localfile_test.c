@@ -234,6 +234,38 @@ static void test_read_upload_checks_fingerprint(void **state)
 	qs_localfile_release(&f);
 }
 
+static void test_writer_copy_checks_fingerprint(void **state)
+{
+	(void)state;
+	write_file("old.bin", "0123456789", 10);
+	struct qs_localfile f;
+	qs_localfile_init(&f);
+	assert_int_equal(qs_localfile_hash(root_fd, "old.bin", &f), 0);
+	struct qs_localfile_writer w;
+	uint8_t buf[16];
+	assert_int_equal(qs_localfile_writer_open(&w, root_fd, "new.bin"), 0);
+	assert_int_equal(qs_localfile_writer_copy(&w, root_fd, "old.bin", 6, 4, &f.fp, buf), 0);
+	assert_int_equal(qs_localfile_writer_copy(&w, root_fd, "old.bin", 0, 2, &f.fp, buf), 0);
+	assert_int_equal(w.written, 6);
+	/* Past the end of the old file, or after it changed: refused. */
+	assert_int_equal(qs_localfile_writer_copy(&w, root_fd, "old.bin", 8, 4, &f.fp, buf),
+			 QS_ECONFLICT);
+	struct timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};
+	assert_int_equal(utimensat(root_fd, "old.bin", later, 0), 0);
+	assert_int_equal(qs_localfile_writer_copy(&w, root_fd, "old.bin", 0, 2, &f.fp, buf),
+			 QS_ECONFLICT);
+	struct qs_fingerprint fp;
+	assert_int_equal(qs_localfile_writer_truncate(&w, 6), 0);
+	assert_int_equal(qs_localfile_install(&w, 0644, 0, false, NULL, &fp), 0);
+	char got[16] = {0};
+	int fd = openat(root_fd, "new.bin", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, sizeof(got)), 6);
+	close(fd);
+	assert_memory_equal(got, "678901", 6);
+	qs_localfile_release(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +275,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_chunk_checks_hash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_part_file_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_upload_checks_fingerprint, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_writer_copy_checks_fingerprint, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

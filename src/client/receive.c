@@ -369,6 +369,15 @@ static const struct old_chunk *find_earlier(struct recv *v, size_t i)
 	return c != NULL && c->hash != v->m.chunks[i].sha256 ? c : NULL;
 }
 
+/* Copies a chunk of the old version of the file (the index's, which the user has not touched:
+ * local_matches_index) in the kernel; its stat fingerprint is checked around the copy instead
+ * of hashing the bytes again. */
+static int copy_old(struct recv *v, const struct old_chunk *o)
+{
+	return qs_localfile_writer_copy(&v->w, v->r->dir_fd, v->path, o->offset, o->len,
+					&v->entry.fp, v->buf);
+}
+
 static int install_file(struct recv *v)
 {
 	struct qs_fingerprint fp;
@@ -390,12 +399,11 @@ static int advance(struct recv *v)
 		const struct old_chunk *o = find_old(v, c->sha256), *e = NULL;
 		if (o == NULL)
 			e = find_earlier(v, v->next);
-		int rc = o != NULL   ? qs_localfile_read_chunk(v->r->dir_fd, v->path, o->offset,
-							       o->len, c->sha256, v->buf)
-			 : e != NULL ? qs_localfile_writer_verify(&v->w, e->offset, e->len,
-								  c->sha256, v->buf)
-				     : QS_EIO;
-		if (rc == 0)
+		int rc = o != NULL ? copy_old(v, o) : QS_EIO;
+		if (o == NULL && e != NULL)
+			rc = qs_localfile_writer_verify(&v->w, e->offset, e->len, c->sha256,
+							v->buf);
+		if (o == NULL && rc == 0)
 			rc = qs_localfile_writer_append(&v->w, v->buf, c->len_bytes);
 		if (rc != 0)
 			return rc; /* QS_ECONFLICT: the old file changed under us */
