@@ -960,6 +960,8 @@ void qic_engine_connect_server(struct qic_engine *e, const char *host, uint16_t 
 
 /* ---- roots ------------------------------------------------------------------------------- */
 
+#define PART_MAX_AGE_S ((int64_t)24 * 3600)
+
 /* Removes temp files a crash left in dir_fd's tree (a received file that was not complete:
  * it never replaced anything). Never follows symlinks; depth is bounded by the path limit. */
 static void remove_stale_temps(int dir_fd, unsigned depth)
@@ -977,7 +979,9 @@ static void remove_stale_temps(int dir_fd, unsigned depth)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (strncmp(de->d_name, QS_LOCALFILE_TMP_PREFIX, plen) == 0) {
-			unlinkat(dirfd(d), de->d_name, 0);
+			/* A download's part file stays a day for a resume. */
+			if (qs_localfile_part_is_stale(dirfd(d), de->d_name, PART_MAX_AGE_S))
+				unlinkat(dirfd(d), de->d_name, 0);
 			continue;
 		}
 		if (de->d_type == DT_DIR && depth < 2048) {
@@ -1271,6 +1275,13 @@ void qic_engine_status(struct qic_engine *e, struct qic_status *out)
 struct qs_conn *qic_engine_conn(struct qic_engine *e)
 {
 	return e->authed ? e->conn : NULL;
+}
+
+void qic_engine_traffic(struct qic_engine *e, struct qs_quic_bytes *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (e->quic != NULL)
+		qs_quic_client_bytes(e->quic, out);
 }
 
 struct count_ctx {

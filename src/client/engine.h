@@ -217,6 +217,9 @@ typedef void (*qic_remote_fn)(void *arg, int err, const char *message,
  * cursor that does not advance), QS_E2BIG (more than QIC_REMOTE_MAX roots), QS_ENOMEM. */
 #define QIC_REMOTE_MAX 100000
 void qic_engine_list_remote(struct qic_engine *e, qic_remote_fn done, void *arg);
+/* The transport's byte counters since the current server connection was configured (all
+ * zero while none is). */
+void qic_engine_traffic(struct qic_engine *e, struct qs_quic_bytes *out);
 /* Calls fn for each root. */
 void qic_engine_each_root(struct qic_engine *e,
 			  void (*fn)(void *arg, const struct qic_root_status *st), void *arg);

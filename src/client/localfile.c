@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -321,5 +322,203 @@ int qs_localfile_install(struct qs_localfile_writer *w, uint32_t mode, int64_t m
 	else if (rc == 0)
 		rc = qs_err_from_errno(errno);
 	writer_close(w, rc != 0);
+	return rc;
+}
+
+/* ---- resumable downloads ------------------------------------------------------------------ */
+
+/* QS_LOCALFILE_PART_PREFIX and 16 hex digits of SHA-256(name, NUL, content hash). */
+static int part_name(const char *name, const uint8_t *content_hash, char out[64])
+{
+	struct qs_sha256 sha;
+	uint8_t digest[QS_SHA256_LEN];
+	char hex[17];
+	int rc = qs_sha256_init(&sha);
+	if (rc != 0)
+		return rc;
+	qs_sha256_update(&sha, name, strlen(name) + 1);
+	qs_sha256_update(&sha, content_hash, QS_CONTENT_HASH_LEN);
+	qs_sha256_final(&sha, digest);
+	qs_hex_encode(digest, 8, hex);
+	snprintf(out, 64, "%s%s", QS_LOCALFILE_PART_PREFIX, hex);
+	return 0;
+}
+
+int qs_localfile_writer_resume(struct qs_localfile_writer *w, int root_fd, const char *path,
+			       const uint8_t content_hash[QS_CONTENT_HASH_LEN],
+			       uint64_t *have_bytes)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	const char *name;
+	int rc = open_parent(root_fd, path, &w->dir_fd, &name);
+	if (rc != 0)
+		return rc;
+	w->name = qs_strdup(name);
+	rc = w->name != NULL ? part_name(name, content_hash, w->tmp_name) : QS_ENOMEM;
+	struct stat st;
+	if (rc == 0) {
+		w->fd = openat(w->dir_fd, w->tmp_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			       0600);
+		if (w->fd < 0 || fstat(w->fd, &st) != 0)
+			rc = qs_err_from_errno(errno);
+		else if (!S_ISREG(st.st_mode) || lseek(w->fd, 0, SEEK_END) < 0)
+			rc = QS_EIO;
+	}
+	if (rc != 0) {
+		if (w->fd >= 0)
+			close(w->fd);
+		close(w->dir_fd);
+		qs_free(w->name);
+		w->name = NULL;
+		return rc;
+	}
+	w->written = (uint64_t)st.st_size;
+	*have_bytes = w->written;
+	return 0;
+}
+
+int qs_localfile_writer_verify(struct qs_localfile_writer *w, uint64_t offset, size_t len,
+			       const uint8_t hash[32], uint8_t *buf)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(w->fd, buf + got, len - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return QS_EIO;
+		if (n == 0)
+			return QS_ECONFLICT;
+		got += (size_t)n;
+	}
+	uint8_t h[QS_SHA256_LEN];
+	int rc = qs_sha256(buf, len, h);
+	if (rc != 0)
+		return rc;
+	return memcmp(h, hash, QS_SHA256_LEN) == 0 ? 0 : QS_ECONFLICT;
+}
+
+int qs_localfile_writer_truncate(struct qs_localfile_writer *w, uint64_t len)
+{
+	if (ftruncate(w->fd, (off_t)len) != 0 || lseek(w->fd, (off_t)len, SEEK_SET) < 0)
+		return QS_EIO;
+	w->written = len;
+	return 0;
+}
+
+void qs_localfile_writer_suspend(struct qs_localfile_writer *w)
+{
+	writer_close(w, false);
+}
+
+bool qs_localfile_part_is_stale(int dir_fd, const char *name, int64_t max_age_s)
+{
+	struct stat st;
+	if (strncmp(name, QS_LOCALFILE_PART_PREFIX, strlen(QS_LOCALFILE_PART_PREFIX)) != 0)
+		return true; /* any other temp file: a crash's leftover */
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return false;
+	return (int64_t)time(NULL) - (int64_t)st.st_mtime > max_age_s;
+}
+
+/* ---- reading for uploads ------------------------------------------------------------------ */
+
+/* True if fd's stat fingerprint is *expect. */
+static bool fd_has_fingerprint(int fd, const struct qs_fingerprint *expect)
+{
+	struct stat st;
+	struct qs_fingerprint now;
+	if (fstat(fd, &st) != 0)
+		return false;
+	qs_fingerprint_from_stat(&st, &now);
+	return qs_fingerprint_equal(&now, expect);
+}
+
+int qs_localfile_read_upload(int root_fd, const char *path, uint64_t offset, size_t len,
+			     const struct qs_fingerprint *expect, uint8_t *buf)
+{
+	int fd;
+	int rc = qs_localfile_open(root_fd, path, O_RDONLY | O_NOFOLLOW, &fd);
+	if (rc != 0)
+		return rc;
+	if (!fd_has_fingerprint(fd, expect))
+		rc = QS_ECONFLICT;
+	size_t got = 0;
+	while (rc == 0 && got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = n < 0 ? qs_err_from_errno(errno) : QS_ECONFLICT;
+		else
+			got += (size_t)n;
+	}
+	if (rc == 0 && !fd_has_fingerprint(fd, expect))
+		rc = QS_ECONFLICT; /* written while we read */
+	close(fd);
+	return rc;
+}
+
+/* ---- copying unchanged chunks ------------------------------------------------------------- */
+
+/* Copies len bytes at offset of fd to the writer through buf (file systems without
+ * copy_file_range between these files). */
+static int copy_through(struct qs_localfile_writer *w, int fd, uint64_t offset, size_t len,
+			uint8_t *buf)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? qs_err_from_errno(errno) : QS_ECONFLICT;
+		got += (size_t)n;
+	}
+	return qs_localfile_writer_append(w, buf, len);
+}
+
+/* Copies in the kernel; *unsupported (and 0) when this pair of files cannot (nothing is
+ * copied then). */
+static int copy_kernel(struct qs_localfile_writer *w, int fd, uint64_t offset, size_t len,
+		       bool *unsupported)
+{
+	*unsupported = false;
+	loff_t in = (loff_t)offset;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = copy_file_range(fd, &in, w->fd, NULL, len - done, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && done == 0 &&
+		    (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+			*unsupported = true;
+			return 0;
+		}
+		if (n <= 0)
+			return n < 0 ? qs_err_from_errno(errno) : QS_ECONFLICT;
+		done += (size_t)n;
+		w->written += (uint64_t)n;
+	}
+	return 0;
+}
+
+int qs_localfile_writer_copy(struct qs_localfile_writer *w, int root_fd, const char *path,
+			     uint64_t offset, size_t len, const struct qs_fingerprint *expect,
+			     uint8_t *buf)
+{
+	int fd;
+	int rc = qs_localfile_open(root_fd, path, O_RDONLY | O_NOFOLLOW, &fd);
+	if (rc != 0)
+		return rc;
+	bool unsupported = false;
+	rc = fd_has_fingerprint(fd, expect) ? copy_kernel(w, fd, offset, len, &unsupported)
+					    : QS_ECONFLICT;
+	if (rc == 0 && unsupported)
+		rc = copy_through(w, fd, offset, len, buf);
+	if (rc == 0 && !fd_has_fingerprint(fd, expect))
+		rc = QS_ECONFLICT; /* written while we copied */
+	close(fd);
 	return rc;
 }

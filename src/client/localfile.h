@@ -48,6 +48,13 @@ int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f);
 int qs_localfile_read_chunk(int root_fd, const char *path, uint64_t offset, size_t len,
 			    const uint8_t hash[32], uint8_t *buf);
 
+/* Reads the bytes [offset, offset+len) of path into buf for an upload, without hashing them:
+ * the file's stat fingerprint must equal *expect (taken when it was hashed) before and after
+ * the read, so a file written meanwhile is refused, and the server checks every chunk's hash
+ * anyway. Errors: QS_ECONFLICT (the file changed), QS_ENOENT, QS_EIO. */
+int qs_localfile_read_upload(int root_fd, const char *path, uint64_t offset, size_t len,
+			     const struct qs_fingerprint *expect, uint8_t *buf);
+
 /* A file being received: chunks are appended in manifest order to a temp file in the
  * target's directory, then installed with qs_localfile_install. */
 struct qs_localfile_writer {
@@ -64,6 +71,37 @@ int qs_localfile_writer_open(struct qs_localfile_writer *w, int root_fd, const c
 int qs_localfile_writer_append(struct qs_localfile_writer *w, const void *p, size_t len);
 /* Removes the temp file (an aborted receive). */
 void qs_localfile_writer_abort(struct qs_localfile_writer *w);
+/* Resumable downloads: the temp file of a download of path with content content_hash is
+ * "<dir>/" QS_LOCALFILE_PART_PREFIX "<16 hex>", named from the last component and the
+ * content, so a retry of the same version (after a lost connection or a killed daemon) finds
+ * what the earlier attempt wrote. */
+#define QS_LOCALFILE_PART_PREFIX QS_LOCALFILE_TMP_PREFIX "part-"
+
+/* Opens or creates that temp file for appending; *have_bytes is what it already holds (the
+ * caller verifies it with qs_localfile_writer_verify and cuts it with
+ * qs_localfile_writer_truncate). Errors: as qs_localfile_writer_open. */
+int qs_localfile_writer_resume(struct qs_localfile_writer *w, int root_fd, const char *path,
+			       const uint8_t content_hash[QS_CONTENT_HASH_LEN],
+			       uint64_t *have_bytes);
+/* Checks that the temp file's bytes [offset, offset+len) hash to hash, reading them into buf
+ * (len bytes). Errors: QS_ECONFLICT (short or different), QS_EIO. */
+int qs_localfile_writer_verify(struct qs_localfile_writer *w, uint64_t offset, size_t len,
+			       const uint8_t hash[32], uint8_t *buf);
+/* Appends bytes [offset, offset+len) of path (the old version of a file being received) to
+ * the temp file in the kernel (copy_file_range; pread/write through buf, len bytes, where the
+ * file system cannot), without hashing them: path's stat fingerprint must equal *expect (the
+ * index's, whose content the manifest describes) before and after the copy. Errors:
+ * QS_ECONFLICT (the file changed or is shorter), QS_ENOENT, QS_EIO, QS_ENOSPC. */
+int qs_localfile_writer_copy(struct qs_localfile_writer *w, int root_fd, const char *path,
+			     uint64_t offset, size_t len, const struct qs_fingerprint *expect,
+			     uint8_t *buf);
+/* Cuts the temp file to len bytes; appends continue from there. Errors: QS_EIO. */
+int qs_localfile_writer_truncate(struct qs_localfile_writer *w, uint64_t len);
+/* Closes the writer and keeps its temp file for a later qs_localfile_writer_resume. */
+void qs_localfile_writer_suspend(struct qs_localfile_writer *w);
+/* True for the name of a resumable temp file older than max_age_s (removed at start). */
+bool qs_localfile_part_is_stale(int dir_fd, const char *name, int64_t max_age_s);
+
 /* Sets mode and mtime, optionally fsyncs, re-checks the target: it must be absent when
  * expect is NULL, or match *expect (the index's fingerprint); otherwise the user changed
  * it meanwhile and QS_ECONFLICT is returned (temp removed, target untouched). Then renames

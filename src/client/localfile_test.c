@@ -176,6 +176,96 @@ static void test_read_chunk_checks_hash(void **state)
 	qs_localfile_release(&f);
 }
 
+static void test_part_file_resume(void **state)
+{
+	(void)state;
+	uint8_t content[QS_CONTENT_HASH_LEN] = {1, 2, 3};
+	uint8_t h[QS_SHA256_LEN], buf[16];
+	struct qs_localfile_writer w;
+	uint64_t have = 99;
+	assert_int_equal(qs_localfile_writer_resume(&w, root_fd, "p.bin", content, &have), 0);
+	assert_int_equal(have, 0);
+	assert_int_equal(qs_localfile_writer_append(&w, "0123456789", 10), 0);
+	qs_localfile_writer_suspend(&w);
+	/* Another version of the same path has another part file. */
+	uint8_t other[QS_CONTENT_HASH_LEN] = {9};
+	assert_int_equal(qs_localfile_writer_resume(&w, root_fd, "p.bin", other, &have), 0);
+	assert_int_equal(have, 0);
+	qs_localfile_writer_abort(&w);
+	/* The same version finds what was written; verify checks bytes and length. */
+	assert_int_equal(qs_localfile_writer_resume(&w, root_fd, "p.bin", content, &have), 0);
+	assert_int_equal(have, 10);
+	assert_int_equal(qs_sha256("0123", 4, h), 0);
+	assert_int_equal(qs_localfile_writer_verify(&w, 0, 4, h, buf), 0);
+	assert_int_equal(qs_localfile_writer_verify(&w, 1, 4, h, buf), QS_ECONFLICT);
+	assert_int_equal(qs_sha256("89ab", 4, h), 0);
+	assert_int_equal(qs_localfile_writer_verify(&w, 8, 4, h, buf), QS_ECONFLICT);
+	assert_int_equal(qs_localfile_writer_truncate(&w, 4), 0);
+	assert_int_equal(qs_localfile_writer_append(&w, "ab", 2), 0);
+	assert_false(qs_localfile_part_is_stale(root_fd, w.tmp_name, 3600));
+	assert_true(qs_localfile_part_is_stale(root_fd, w.tmp_name, -1));
+	struct qs_fingerprint fp;
+	assert_int_equal(qs_localfile_install(&w, 0644, 0, false, NULL, &fp), 0);
+	char got[16] = {0};
+	int fd = openat(root_fd, "p.bin", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, sizeof(got)), 6);
+	close(fd);
+	assert_memory_equal(got, "0123ab", 6);
+}
+
+static void test_read_upload_checks_fingerprint(void **state)
+{
+	(void)state;
+	write_file("u.bin", "abcdefgh", 8);
+	struct qs_localfile f;
+	qs_localfile_init(&f);
+	assert_int_equal(qs_localfile_hash(root_fd, "u.bin", &f), 0);
+	uint8_t buf[8];
+	assert_int_equal(qs_localfile_read_upload(root_fd, "u.bin", 2, 4, &f.fp, buf), 0);
+	assert_memory_equal(buf, "cdef", 4);
+	/* Past the end: the file is shorter than the manifest says. */
+	assert_int_equal(qs_localfile_read_upload(root_fd, "u.bin", 6, 4, &f.fp, buf),
+			 QS_ECONFLICT);
+	struct timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};
+	assert_int_equal(utimensat(root_fd, "u.bin", later, 0), 0);
+	assert_int_equal(qs_localfile_read_upload(root_fd, "u.bin", 2, 4, &f.fp, buf),
+			 QS_ECONFLICT);
+	qs_localfile_release(&f);
+}
+
+static void test_writer_copy_checks_fingerprint(void **state)
+{
+	(void)state;
+	write_file("old.bin", "0123456789", 10);
+	struct qs_localfile f;
+	qs_localfile_init(&f);
+	assert_int_equal(qs_localfile_hash(root_fd, "old.bin", &f), 0);
+	struct qs_localfile_writer w;
+	uint8_t buf[16];
+	assert_int_equal(qs_localfile_writer_open(&w, root_fd, "new.bin"), 0);
+	assert_int_equal(qs_localfile_writer_copy(&w, root_fd, "old.bin", 6, 4, &f.fp, buf), 0);
+	assert_int_equal(qs_localfile_writer_copy(&w, root_fd, "old.bin", 0, 2, &f.fp, buf), 0);
+	assert_int_equal(w.written, 6);
+	/* Past the end of the old file, or after it changed: refused. */
+	assert_int_equal(qs_localfile_writer_copy(&w, root_fd, "old.bin", 8, 4, &f.fp, buf),
+			 QS_ECONFLICT);
+	struct timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};
+	assert_int_equal(utimensat(root_fd, "old.bin", later, 0), 0);
+	assert_int_equal(qs_localfile_writer_copy(&w, root_fd, "old.bin", 0, 2, &f.fp, buf),
+			 QS_ECONFLICT);
+	struct qs_fingerprint fp;
+	assert_int_equal(qs_localfile_writer_truncate(&w, 6), 0);
+	assert_int_equal(qs_localfile_install(&w, 0644, 0, false, NULL, &fp), 0);
+	char got[16] = {0};
+	int fd = openat(root_fd, "new.bin", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, sizeof(got)), 6);
+	close(fd);
+	assert_memory_equal(got, "678901", 6);
+	qs_localfile_release(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +273,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_never_through_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_install_and_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_chunk_checks_hash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_part_file_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_upload_checks_fingerprint, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_writer_copy_checks_fingerprint, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -118,8 +118,8 @@ static void pump(struct prop *p)
 		size_t len = p->f.manifest.chunks[i].len_bytes;
 		uint8_t *buf = qs_malloc(len);
 		int rc = buf == NULL ? QS_ENOMEM
-				     : qs_localfile_read_chunk(p->r->dir_fd, p->path, p->offsets[i],
-							       len, h, buf);
+				     : qs_localfile_read_upload(p->r->dir_fd, p->path,
+								p->offsets[i], len, &p->f.fp, buf);
 		if (rc == 0)
 			rc = qs_chunk_send(p->tx, h, buf, len, chunk_free, buf);
 		if (rc == 0)

@@ -46,12 +46,15 @@ struct recv {
 	struct qs_manifest old; /* entry's manifest (files) */
 	struct old_chunk *olds; /* old chunks by hash: open addressing, size nold_slots */
 	size_t nold_slots;
+	struct old_chunk *selfs; /* the new manifest's chunks by hash (first occurrences) */
+	size_t nself_slots;
 	bool *want;  /* per manifest chunk: fetched from the server */
 	size_t next; /* next manifest chunk to write */
 	struct qs_localfile_writer w;
 	bool writing, got_request, done;
 	bool force; /* FORCE_SYNC: a conflict choice or a rollback */
 	bool scan_after; /* a move taken the slow way: FULL_SCAN once answered */
+	bool resumable; /* w is a part file: kept when the connection is lost */
 	struct qs_chunk_rx rx;
 	uint8_t *buf;       /* one chunk, for local copies */
 	bool counted;       /* added to r->down (struct qic_transfers) */
@@ -88,6 +91,7 @@ static void recv_free(struct recv *v)
 	qs_manifest_release(&v->m);
 	qs_manifest_release(&v->old);
 	qs_free(v->olds);
+	qs_free(v->selfs);
 	qs_free(v->want);
 	qs_free(v->buf);
 	qs_chunk_rx_release(&v->rx);
@@ -356,6 +360,43 @@ static size_t slot_of(const uint8_t *h, size_t nslots)
 	return (size_t)x & (nslots - 1);
 }
 
+/* A table of m's chunks by hash (the first occurrence of each, with its offset in m's file):
+ * open addressing, *nslots a power of two. */
+static int index_chunks(const struct qs_manifest *m, struct old_chunk **tab, size_t *nslots)
+{
+	size_t n = 16;
+	while (n < m->count * 2)
+		n *= 2;
+	*tab = qs_calloc(n, sizeof(**tab));
+	if (*tab == NULL)
+		return QS_ENOMEM;
+	*nslots = n;
+	uint64_t off = 0;
+	for (size_t i = 0; i < m->count; i++) {
+		size_t s = slot_of(m->chunks[i].sha256, n);
+		while ((*tab)[s].hash != NULL &&
+		       memcmp((*tab)[s].hash, m->chunks[i].sha256, QS_SHA256_LEN) != 0)
+			s = (s + 1) & (n - 1);
+		if ((*tab)[s].hash == NULL) {
+			(*tab)[s].hash = m->chunks[i].sha256;
+			(*tab)[s].offset = off;
+			(*tab)[s].len = m->chunks[i].len_bytes;
+		}
+		off += m->chunks[i].len_bytes;
+	}
+	return 0;
+}
+
+static const struct old_chunk *find_in(const struct old_chunk *tab, size_t nslots, const uint8_t *h)
+{
+	if (tab == NULL)
+		return NULL;
+	for (size_t s = slot_of(h, nslots); tab[s].hash != NULL; s = (s + 1) & (nslots - 1))
+		if (memcmp(tab[s].hash, h, QS_SHA256_LEN) == 0)
+			return &tab[s];
+	return NULL;
+}
+
 /* Index of the old version's chunks by hash (the first occurrence of each). */
 static int index_old(struct recv *v)
 {
@@ -366,38 +407,29 @@ static int index_old(struct recv *v)
 	int rc = qs_manifest_decode(&v->old, v->entry.manifest, v->entry.manifest_len);
 	if (rc != 0)
 		return 0; /* an unreadable old manifest only means fetching everything */
-	size_t n = 16;
-	while (n < v->old.count * 2)
-		n *= 2;
-	v->olds = qs_calloc(n, sizeof(*v->olds));
-	if (v->olds == NULL)
-		return QS_ENOMEM;
-	v->nold_slots = n;
-	uint64_t off = 0;
-	for (size_t i = 0; i < v->old.count; i++) {
-		size_t s = slot_of(v->old.chunks[i].sha256, n);
-		while (v->olds[s].hash != NULL &&
-		       memcmp(v->olds[s].hash, v->old.chunks[i].sha256, QS_SHA256_LEN) != 0)
-			s = (s + 1) & (n - 1);
-		if (v->olds[s].hash == NULL) {
-			v->olds[s].hash = v->old.chunks[i].sha256;
-			v->olds[s].offset = off;
-			v->olds[s].len = v->old.chunks[i].len_bytes;
-		}
-		off += v->old.chunks[i].len_bytes;
-	}
-	return 0;
+	return index_chunks(&v->old, &v->olds, &v->nold_slots);
 }
 
 static const struct old_chunk *find_old(struct recv *v, const uint8_t *h)
 {
-	if (v->olds == NULL)
-		return NULL;
-	for (size_t s = slot_of(h, v->nold_slots); v->olds[s].hash != NULL;
-	     s = (s + 1) & (v->nold_slots - 1))
-		if (memcmp(v->olds[s].hash, h, QS_SHA256_LEN) == 0)
-			return &v->olds[s];
-	return NULL;
+	return find_in(v->olds, v->nold_slots, h);
+}
+
+/* A chunk that occurs earlier in the new file itself (runs of zeros, repeated blocks) is
+ * copied from the part written so far instead of being fetched again. */
+static const struct old_chunk *find_earlier(struct recv *v, size_t i)
+{
+	const struct old_chunk *c = find_in(v->selfs, v->nself_slots, v->m.chunks[i].sha256);
+	return c != NULL && c->hash != v->m.chunks[i].sha256 ? c : NULL;
+}
+
+/* Copies a chunk of the old version of the file (the index's, which the user has not touched:
+ * local_matches_index) in the kernel; its stat fingerprint is checked around the copy instead
+ * of hashing the bytes again. */
+static int copy_old(struct recv *v, const struct old_chunk *o)
+{
+	return qs_localfile_writer_copy(&v->w, v->r->dir_fd, v->path, o->offset, o->len,
+					&v->entry.fp, v->buf);
 }
 
 static int install_file(struct recv *v)
@@ -420,11 +452,14 @@ static int advance(struct recv *v)
 {
 	while (v->next < v->m.count && !v->want[v->next]) {
 		const struct qs_manifest_chunk *c = &v->m.chunks[v->next];
-		const struct old_chunk *o = find_old(v, c->sha256);
-		int rc = o == NULL ? QS_EIO
-				   : qs_localfile_read_chunk(v->r->dir_fd, v->path, o->offset,
-							     o->len, c->sha256, v->buf);
-		if (rc == 0)
+		const struct old_chunk *o = find_old(v, c->sha256), *e = NULL;
+		if (o == NULL)
+			e = find_earlier(v, v->next);
+		int rc = o != NULL ? copy_old(v, o) : QS_EIO;
+		if (o == NULL && e != NULL)
+			rc = qs_localfile_writer_verify(&v->w, e->offset, e->len, c->sha256,
+							v->buf);
+		if (o == NULL && rc == 0)
 			rc = qs_localfile_writer_append(&v->w, v->buf, c->len_bytes);
 		if (rc != 0)
 			return rc; /* QS_ECONFLICT: the old file changed under us */
@@ -439,36 +474,55 @@ static int advance(struct recv *v)
 	return rc;
 }
 
-static int start_file(struct recv *v, const Quics__FileState *st)
+/* A download of this version that an earlier attempt left in its part file
+ * (qs_localfile_writer_resume): the leading chunks that still verify are kept and not wanted,
+ * the rest of the file is cut off. */
+static int resume_prefix(struct recv *v, uint64_t have)
 {
-	int rc = make_parents(v);
-	if (rc == 0)
-		rc = qs_localfile_writer_open(&v->w, v->r->dir_fd, v->path);
+	uint64_t off = 0;
+	size_t i = 0;
+	for (; i < v->m.count; i++) {
+		const struct qs_manifest_chunk *c = &v->m.chunks[i];
+		if (have - off < c->len_bytes ||
+		    qs_localfile_writer_verify(&v->w, off, c->len_bytes, c->sha256, v->buf) != 0)
+			break;
+		off += c->len_bytes;
+	}
+	int rc = qs_localfile_writer_truncate(&v->w, off);
+	if (rc != 0)
+		return rc;
+	for (size_t k = 0; k < i; k++)
+		v->want[k] = false;
+	v->next = i;
+	if (i > 0)
+		qs_info("client", "event=download_resumed path=\"%s\" chunks=%zu bytes=%llu",
+			v->path, i, (unsigned long long)off);
+	return 0;
+}
+
+/* A file with a manifest: its part file is resumed, chunks of the old version are copied,
+ * the rest is asked for. */
+static int start_chunked_file(struct recv *v)
+{
+	uint64_t have = 0;
+	int rc = qs_localfile_writer_resume(&v->w, v->r->dir_fd, v->path, v->content.hash, &have);
 	if (rc != 0)
 		return rc;
 	v->writing = true;
 	xfer_start(v);
-	if (st->inline_data.len > 0 || v->m.count == 0) {
-		if (st->inline_data.len > 0)
-			rc = qs_localfile_writer_append(&v->w, st->inline_data.data,
-							st->inline_data.len);
-		if (rc == 0)
-			xfer_add_done(v, st->inline_data.len);
-		if (rc == 0)
-			rc = send_want(v);
-		if (rc == 0)
-			rc = install_file(v);
-		if (rc == 0)
-			send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED, 0, NULL);
-		return rc;
-	}
+	v->resumable = true;
 	rc = index_old(v);
 	v->want = qs_calloc(v->m.count, sizeof(*v->want));
 	v->buf = qs_malloc(QS_CHUNKER_MAX_BYTES);
 	if (rc == 0 && (v->want == NULL || v->buf == NULL))
 		rc = QS_ENOMEM;
+	if (rc == 0)
+		rc = index_chunks(&v->m, &v->selfs, &v->nself_slots);
 	for (size_t i = 0; rc == 0 && i < v->m.count; i++)
-		v->want[i] = find_old(v, v->m.chunks[i].sha256) == NULL;
+		v->want[i] =
+			find_old(v, v->m.chunks[i].sha256) == NULL && find_earlier(v, i) == NULL;
+	if (rc == 0)
+		rc = resume_prefix(v, have);
 	if (rc == 0)
 		rc = send_want(v);
 	if (rc == 0)
@@ -603,6 +657,30 @@ static int try_move(struct recv *v, const Quics__MustSyncRequest *req, bool *app
 	}
 	if (stale)
 		qic_root_full_scan(v->r);
+	return rc;
+}
+
+static int start_file(struct recv *v, const Quics__FileState *st)
+{
+	int rc = make_parents(v);
+	if (rc == 0 && st->inline_data.len == 0 && v->m.count > 0)
+		return start_chunked_file(v);
+	if (rc == 0)
+		rc = qs_localfile_writer_open(&v->w, v->r->dir_fd, v->path);
+	if (rc != 0)
+		return rc;
+	v->writing = true;
+	xfer_start(v);
+	if (st->inline_data.len > 0)
+		rc = qs_localfile_writer_append(&v->w, st->inline_data.data, st->inline_data.len);
+	if (rc == 0)
+		xfer_add_done(v, st->inline_data.len);
+	if (rc == 0)
+		rc = send_want(v);
+	if (rc == 0)
+		rc = install_file(v);
+	if (rc == 0)
+		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED, 0, NULL);
 	return rc;
 }
 
@@ -763,8 +841,13 @@ static int recv_on_data(struct qs_tx *tx, const uint8_t *d, size_t len, uint64_t
 static void recv_on_close(struct qs_tx *tx, int err, void *arg)
 {
 	(void)tx;
-	(void)err;
-	recv_free(arg);
+	struct recv *v = arg;
+	if (err == QS_ECONN && v->writing && v->resumable) {
+		/* The next attempt at this version continues from what was written. */
+		qs_localfile_writer_suspend(&v->w);
+		v->writing = false;
+	}
+	recv_free(v);
 }
 
 static const struct qs_tx_ops recv_ops = {

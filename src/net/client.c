@@ -335,6 +335,11 @@ void qs_quic_client_close(struct qs_quic_client *cl, void (*done)(void *arg), vo
 	uv_close((uv_handle_t *)&cl->retry, client_handle_closed);
 }
 
+void qs_quic_client_bytes(const struct qs_quic_client *cl, struct qs_quic_bytes *out)
+{
+	*out = cl->ep.bytes;
+}
+
 void qs_quic_client_free(struct qs_quic_client *cl)
 {
 	if (cl == NULL)

@@ -23,6 +23,29 @@ uint64_t qs_now_ns(void)
 	return uv_hrtime();
 }
 
+/* ---- byte counters (struct qs_quic_bytes): each conn and its endpoint's totals ---------- */
+
+static void conn_count_stream(struct qs_conn *c, uint64_t sent, uint64_t received)
+{
+	c->bytes.stream_sent += sent;
+	c->bytes.stream_received += received;
+	c->ep->bytes.stream_sent += sent;
+	c->ep->bytes.stream_received += received;
+}
+
+static void conn_count_udp(struct qs_conn *c, uint64_t sent, uint64_t received)
+{
+	c->bytes.udp_sent += sent;
+	c->bytes.udp_received += received;
+	c->ep->bytes.udp_sent += sent;
+	c->ep->bytes.udp_received += received;
+}
+
+void qs_conn_bytes(const struct qs_conn *c, struct qs_quic_bytes *out)
+{
+	*out = c->bytes;
+}
+
 void qs_quic_limits_default(struct qs_quic_limits *l)
 {
 	l->max_streams = 128;
@@ -100,8 +123,8 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t sid, u
 			       void *stream_user_data)
 {
 	(void)offset;
-	(void)user_data;
 	struct qs_tx *tx = stream_user_data;
+	conn_count_stream(user_data, 0, datalen);
 	if (tx == NULL) {
 		/* A stream we do not track (unidirectional): consume and drop. */
 		ngtcp2_conn_extend_max_stream_offset(conn, sid, datalen);
@@ -496,6 +519,7 @@ void qs_conn_mark_dirty(struct qs_conn *c)
 static void conn_send_raw(struct qs_conn *c, const uint8_t *p, size_t len)
 {
 	size_t sent;
+	conn_count_udp(c, len, 0);
 	(void)qs_udp_send(&c->ep->udp, (const struct sockaddr *)&c->remote, c->remote_len, p, len,
 			  len, &sent);
 }
@@ -580,6 +604,7 @@ void qs_conn_read(struct qs_conn *c, const uint8_t *data, size_t len, const stru
 	path.remote.addr = (ngtcp2_sockaddr *)(uintptr_t)from;
 	path.remote.addrlen = from_len;
 	ngtcp2_pkt_info pi = {0};
+	conn_count_udp(c, 0, len);
 	int rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, data, len, qs_now_ns());
 	if (rv != 0) {
 		if (rv == NGTCP2_ERR_DROP_CONN) {
@@ -687,6 +712,7 @@ static void conn_write(struct qs_conn *c)
 						  &ndata, flags, sid, vecs, nvec, ts);
 		if (n < 0) {
 			if (n == NGTCP2_ERR_WRITE_MORE) {
+				conn_count_stream(c, (uint64_t)ndata, 0);
 				qs_tx_advance(tx, (size_t)ndata, fin);
 				if (tx->ready && c->ready == tx)
 					c->ready = tx->ready_next; /* round robin */
@@ -701,6 +727,7 @@ static void conn_write(struct qs_conn *c)
 			return;
 		}
 		if (tx != NULL && ndata >= 0) {
+			conn_count_stream(c, (uint64_t)ndata, 0);
 			qs_tx_advance(tx, (size_t)ndata, fin);
 			if (tx->ready && c->ready == tx)
 				c->ready = tx->ready_next;
@@ -708,6 +735,7 @@ static void conn_write(struct qs_conn *c)
 		if (n == 0)
 			break;
 		size_t sz = (size_t)n;
+		conn_count_udp(c, sz, 0);
 		if (pkts > 0 && sz > seg) {
 			/* Larger than the batch's segment size: send the batch, restart with this
 			 * one. */

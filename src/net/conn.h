@@ -46,8 +46,9 @@ struct qs_endpoint {
 	void *app_arg;
 	const uint8_t *secret; /* static secret for stateless reset tokens (server) */
 	size_t secret_len;
-	struct qs_conn *dirty; /* conns with work for qs_conn_flush (singly linked) */
-	bool flushing;         /* inside qs_endpoint_flush: nested calls return at once */
+	struct qs_conn *dirty;      /* conns with work for qs_conn_flush (singly linked) */
+	bool flushing;              /* inside qs_endpoint_flush: nested calls return at once */
+	struct qs_quic_bytes bytes; /* totals of every conn this endpoint has had */
 };
 
 struct qs_seg {
@@ -121,6 +122,7 @@ struct qs_conn {
 	struct qs_tx *pending_head, *pending_tail; /* opened locally, waiting for credit */
 	bool established, dead, in_dirty, close_notified;
 	int close_err;
+	struct qs_quic_bytes bytes; /* this conn's counters (conn_count_* in conn.c) */
 	ngtcp2_connection_close_error last_error;
 	struct qs_conn *dirty_next;
 	void *data;

@@ -121,6 +121,17 @@ struct qs_quic_server_stats {
 };
 void qs_quic_server_stats(const struct qs_quic_server *s, struct qs_quic_server_stats *out);
 
+/* Bytes moved by connections, counted by the transport. stream_* are the sync protocol's own
+ * bytes (frames on transaction streams, each byte once, retransmissions not counted);
+ * udp_* are whole QUIC packets as handed to or taken from the socket (headers, ACKs,
+ * handshake and retransmissions included). */
+struct qs_quic_bytes {
+	uint64_t stream_sent, stream_received;
+	uint64_t udp_sent, udp_received;
+};
+/* Totals over every connection the server has had since it started. */
+void qs_quic_server_bytes(const struct qs_quic_server *s, struct qs_quic_bytes *out);
+
 /* ---- Client ---------------------------------------------------------------------------- */
 
 struct qs_quic_client_config {
@@ -156,6 +167,8 @@ void qs_quic_client_traffic(const struct qs_quic_client *c, uint64_t *sent, uint
 /* Closes the connection cleanly and stops reconnecting; done runs when handles are closed. */
 void qs_quic_client_close(struct qs_quic_client *c, void (*done)(void *arg), void *arg);
 void qs_quic_client_free(struct qs_quic_client *c);
+/* Totals over every connection the client has made since it started (qs_quic_bytes). */
+void qs_quic_client_bytes(const struct qs_quic_client *c, struct qs_quic_bytes *out);
 
 /* ---- Connections and transactions ------------------------------------------------------- */
 
@@ -170,6 +183,8 @@ const char *qs_conn_peer(const struct qs_conn *conn);
 const char *qs_conn_peer_fingerprint(const struct qs_conn *conn);
 void qs_conn_set_data(struct qs_conn *conn, void *data);
 void *qs_conn_data(const struct qs_conn *conn);
+/* The bytes this connection has moved so far (struct qs_quic_bytes). */
+void qs_conn_bytes(const struct qs_conn *conn, struct qs_quic_bytes *out);
 /* Closes the connection with an application error code (QS_QUIC_ERR_*). */
 void qs_conn_close(struct qs_conn *conn, uint64_t app_error);
 

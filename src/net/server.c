@@ -501,6 +501,11 @@ void qs_quic_server_stats(const struct qs_quic_server *s, struct qs_quic_server_
 	*out = s->stats;
 }
 
+void qs_quic_server_bytes(const struct qs_quic_server *s, struct qs_quic_bytes *out)
+{
+	*out = s->ep.bytes;
+}
+
 static void server_handle_closed(uv_handle_t *h)
 {
 	struct qs_quic_server *s = h->data;

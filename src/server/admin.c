@@ -30,7 +30,7 @@
 #define ADMIN_PAGE_DEFAULT 1000
 #define ADMIN_PAGE_MAX 10000
 #define ADMIN_GENERATED_PASSWORD_BYTES 16
-#define ADMIN_ROUTES 11
+#define ADMIN_ROUTES 12
 
 static const struct qs_password_params fast_params = {1, 64, 1};
 
@@ -771,6 +771,38 @@ static unsigned h_password_reset(struct qs_http_request *req, json_t **body, voi
 	return pw_start(a, j, req, body);
 }
 
+/* ---- traffic --------------------------------------------------------------------------- */
+
+static json_t *bytes_json(const struct qs_quic_bytes *b)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}", "stream_sent", (json_int_t)b->stream_sent,
+			 "stream_received", (json_int_t)b->stream_received, "udp_sent",
+			 (json_int_t)b->udp_sent, "udp_received", (json_int_t)b->udp_received);
+}
+
+/* Byte counters of the transport: totals since start, and each open connection's own. */
+static unsigned h_traffic(struct qs_http_request *req, json_t **body, void *arg)
+{
+	(void)req;
+	struct qis_admin *a = arg;
+	struct qs_quic_bytes b;
+	qs_quic_server_bytes(a->d->quic, &b);
+	json_t *sessions = json_array();
+	for (const struct qis_session *s = a->d->sessions; s != NULL && sessions != NULL;
+	     s = s->next) {
+		struct qs_quic_bytes sb;
+		qs_conn_bytes(s->conn, &sb);
+		json_t *o = bytes_json(&sb);
+		if (o != NULL) {
+			json_object_set_new(o, "client_id", json_integer((json_int_t)s->client_id));
+			json_object_set_new(o, "peer", json_string(qs_conn_peer(s->conn)));
+		}
+		json_array_append_new(sessions, o);
+	}
+	*body = json_pack("{s:o, s:o}", "total", bytes_json(&b), "sessions", sessions);
+	return *body != NULL ? 200 : oom(body);
+}
+
 /* ---- stop ------------------------------------------------------------------------------- */
 
 /* Answers, then stops: the stop closes the listening socket at once, and the HTTP server's
@@ -805,6 +837,7 @@ static const struct qs_http_route route_table[ADMIN_ROUTES] = {
 	{"PUT", "/v1/password", NULL, h_password_set, NULL},
 	{"POST", "/v1/password/reset", NULL, h_password_reset, NULL},
 	{"POST", "/v1/stop", NULL, h_stop, NULL},
+	{"GET", "/v1/traffic", NULL, h_traffic, NULL},
 };
 
 /* Starts the HTTP server and publishes the endpoint file. */

@@ -209,6 +209,7 @@ void qis_daemon_free(struct qis_daemon *d)
 	}
 	qis_group_free(d);
 	qis_retention_free(d);
+	qs_recent_free(d->recent);
 	qs_chunks_close(d->chunks);
 	qs_meta_close(d->meta);
 	qs_free(d);

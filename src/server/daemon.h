@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "core/recent.h"
 #include "net/quic.h"
 #include "store/chunks.h"
 #include "store/meta.h"
@@ -54,6 +55,7 @@ struct qis_daemon {
 	bool stopping;
 	struct qis_group *group;         /* sync.c: proposals waiting for the next group commit */
 	struct qis_retention *retention; /* retention.c: the periodic prune and GC */
+	struct qs_recent *recent;        /* sync.c: chunks uploaded lately, per root (NULL until one) */
 	unsigned stop_parts;             /* servers still shutting down (admin, QUIC) */
 	void (*stop_done)(void *arg);
 	void *stop_done_arg;

@@ -72,7 +72,8 @@ static int64_t now_unix_ms(void)
  * client must prove it has the bytes of any chunk new to its root. */
 /* Stores a verified chunk in the open batch (opening one): it is durable at the next group
  * flush, before any version that references it is acknowledged. */
-static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data, size_t len)
+static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data, size_t len,
+		     bool verified)
 {
 	struct qis_group *g = d->group;
 	if (!g->chunk_batch) {
@@ -81,7 +82,22 @@ static int chunk_put(struct qis_daemon *d, const uint8_t *h, const uint8_t *data
 			return rc;
 		g->chunk_batch = true;
 	}
-	return qs_chunks_put(d->chunks, h, data, len);
+	/* qs_chunk_rx verified a received chunk already: the store need not hash it again. */
+	return verified ? qs_chunks_put_verified(d->chunks, h, data, len)
+			: qs_chunks_put(d->chunks, h, data, len);
+}
+
+/* Chunks a root's clients uploaded lately are remembered even before a version uses them, so
+ * a proposal retried after a lost connection or a killed client sends only the rest. */
+#define RECENT_CHUNKS 65536
+#define RECENT_TTL_MS ((uint64_t)3600 * 1000)
+
+/* Remembers an uploaded chunk for root_id (nothing if memory is short: it is only a saving). */
+static void recent_add(struct qis_daemon *d, uint64_t root_id, const uint8_t *h)
+{
+	if (d->recent == NULL && qs_recent_new(RECENT_CHUNKS, RECENT_TTL_MS, &d->recent) != 0)
+		return;
+	qs_recent_add(d->recent, root_id, h, uv_now(d->loop));
 }
 
 /* A chunk need not be uploaded only if this root already uses it and it is stored: a
@@ -95,7 +111,11 @@ static int chunk_pin_present(struct qis_daemon *d, uint64_t root_id, const uint8
 	int rc = qs_chunks_pin(d->chunks, h, &stored);
 	if (rc != 0)
 		return rc;
-	*present = stored && qs_meta_root_has_chunk(d->meta, root_id, h, &in_root) == 0 && in_root;
+	if (d->recent != NULL && qs_recent_has(d->recent, root_id, h, uv_now(d->loop)))
+		in_root = true;
+	else if (qs_meta_root_has_chunk(d->meta, root_id, h, &in_root) != 0)
+		in_root = false;
+	*present = stored && in_root;
 	return 0;
 }
 
@@ -402,7 +422,7 @@ static int psync_request(struct psync *p, const Quics__PleaseSyncRequest *req)
 	}
 	if (st->inline_data.len > 0) {
 		rc = chunk_put(d, st->manifest[0]->hash.data, st->inline_data.data,
-			       st->inline_data.len);
+			       st->inline_data.len, false);
 		if (rc != 0)
 			return rc;
 	}
@@ -470,7 +490,9 @@ static int psync_on_data(struct qs_tx *tx, const uint8_t *data, size_t len, uint
 	bool complete;
 	int rc = qs_chunk_rx_data(&p->rx, data, len, &complete);
 	if (rc == 0 && complete)
-		rc = chunk_put(p->s->d, p->rx.hash, p->rx.data.data, p->rx.data.len);
+		rc = chunk_put(p->s->d, p->rx.hash, p->rx.data.data, p->rx.data.len, true);
+	if (rc == 0 && complete)
+		recent_add(p->s->d, p->root_id, p->rx.hash);
 	if (rc != 0) {
 		psync_error(p, rc,
 			    rc == QS_EPROTO ? "chunk does not match its hash" : "store failed");

@@ -822,8 +822,17 @@ int qs_chunks_put(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN], const
 	if (len > QS_CHUNKS_MAX_BYTES)
 		return QS_E2BIG;
 	int rc = verify_hash(hash, data, len, QS_EPROTO);
-	if (rc)
-		return rc;
+	return rc ? rc : qs_chunks_put_verified(cs, hash, data, len);
+}
+
+int qs_chunks_put_verified(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN],
+			   const void *data, size_t len)
+{
+	if (len == 0)
+		return QS_EINVAL;
+	if (len > QS_CHUNKS_MAX_BYTES)
+		return QS_E2BIG;
+	int rc;
 	pthread_mutex_lock(&cs->lock);
 	if (cs->broken) {
 		rc = QS_EIO;

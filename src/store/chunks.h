@@ -56,6 +56,10 @@ void qs_chunks_close(struct qs_chunks *cs);
  * QS_ENOMEM. */
 int qs_chunks_put(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN], const void *data,
 		  size_t len);
+/* qs_chunks_put for a caller that has just checked len bytes at data hash to hash (a chunk
+ * received through net/chunkrun.h is verified on arrival): the same without hashing again. */
+int qs_chunks_put_verified(struct qs_chunks *cs, const uint8_t hash[QS_SHA256_LEN],
+			   const void *data, size_t len);
 
 /* Opens a batch. Errors: QS_ESTATE (a batch is already open), QS_EIO. */
 int qs_chunks_batch_begin(struct qs_chunks *cs);

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Large-file end-to-end tests (issue 6): a real qis and two real qic daemons on loopback
+(bench/qs_cluster.py), bytes counted by the transport itself (qic status "traffic").
+  big:             a sparse-created 8 GiB file (2 GiB when the disk is short) synced A -> B,
+                   peak RSS of every daemon under the bound
+  resume_upload:   kill -9 of the uploading client mid-transfer; after a restart it sends only
+                   what the server does not have yet
+  resume_download: kill -9 of the downloading client mid-transfer; after a restart it fetches
+                   only what it does not have yet
+  delta:           a 1 KiB edit in a large file: upload and download each carry at most the
+                   3 chunks that changed
+  growing:         a file written while it syncs ends up equal on the other side
+Usage: large_test.py QIS QIC QS_CHUNKS CLUSTER_DIR TEST [--rss-limit-mib N] (0: no bound)"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+QIS, QIC, CHUNKS, CLUSTER_DIR, TEST = sys.argv[1:6]
+RSS_LIMIT_MIB = 64
+if "--rss-limit-mib" in sys.argv:
+    RSS_LIMIT_MIB = int(sys.argv[sys.argv.index("--rss-limit-mib") + 1])
+sys.path.insert(0, CLUSTER_DIR)
+import qs_cluster  # noqa: E402
+
+MIB = 1 << 20
+GIB = 1 << 30
+MAX_CHUNK = 4 * MIB
+# QS_TEST_BYTES (the sanitizer run sets 256M) scales the transfer tests down.
+TEST_BYTES = int(os.environ.get("QS_TEST_BYTES", "256M").rstrip("M")) * MIB
+KEEP = os.environ.get("QS_KEEP_TMP") == "1"
+
+
+def fail(msg):
+    print("FAIL:", msg, flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print("ok:", msg, flush=True)
+
+
+def wait_until(pred, what, timeout):
+    deadline = time.time() + timeout
+    while not pred():
+        if time.time() > deadline:
+            fail("timed out (%d s) waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
+def write_random(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, 4 * MIB)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def same_file(a, b):
+    return subprocess.run(["cmp", "-s", a, b]).returncode == 0
+
+
+def arrived(path, size):
+    try:
+        return os.path.getsize(path) == size
+    except OSError:
+        return False
+
+
+def chunks(path):
+    """(offset, length, hash) of each chunk, cut as the engine cuts them."""
+    out = subprocess.run([CHUNKS, path], stdout=subprocess.PIPE, text=True, check=True).stdout
+    return [(int(o), int(n), h) for o, n, h in (ln.split() for ln in out.splitlines())]
+
+
+def place(cluster, client, name, make):
+    """Creates a file outside the folder with make(path), then renames it into place, so the
+    client sees a complete file at once."""
+    staging = os.path.join(cluster.tmp, "staging-" + name)
+    make(staging)
+    dst = os.path.join(client.dir, name)
+    os.rename(staging, dst)
+    return dst
+
+
+def check_rss(cluster, what):
+    if RSS_LIMIT_MIB == 0:
+        print("rss bound not checked (sanitizer build)")
+        return
+    for name, pid in cluster.pids().items():
+        mib = qs_cluster.vm_hwm_kib(pid) / 1024
+        check(mib < RSS_LIMIT_MIB, "%s: peak RSS of %s %.1f MiB < %d MiB" %
+              (what, name, mib, RSS_LIMIT_MIB))
+
+
+def test_big(cluster):
+    a, b = cluster.clients
+    free = shutil.disk_usage(cluster.tmp).free
+    size = 8 * GIB if free > 8 * GIB + 16 * GIB else 2 * GIB
+    if os.environ.get("QS_TEST_BYTES"):
+        size = min(size, 2 * GIB)
+    print("big: %d GiB sparse-created file (%.0f GiB free)" % (size // GIB, free / GIB))
+
+    def make(path):
+        # Holes with 1 MiB of random bytes every 256 MiB: distinct chunks spread over the
+        # whole length, cheap on disk on A's side.
+        with open(path, "wb") as f:
+            f.truncate(size)
+            for off in range(0, size, 256 * MIB):
+                f.seek(off)
+                f.write(os.urandom(MIB))
+    t0 = time.time()
+    pa = place(cluster, a, "big.bin", make)
+    pb = os.path.join(b.dir, "big.bin")
+    wait_until(lambda: arrived(pb, size), "the big file on B", 600)
+    print("big: synced in %.1f s" % (time.time() - t0))
+    check(same_file(pa, pb), "big: B's copy equals A's")
+    check_rss(cluster, "big")
+
+
+def test_resume_upload(cluster):
+    a, b = cluster.clients
+    size = TEST_BYTES
+    b.kill()  # only the upload matters here
+    pa = place(cluster, a, "up.bin", lambda p: write_random(p, size))
+    sent = 0
+    deadline = time.time() + 120
+    while sent < size * 0.4:
+        sent = a.traffic()["stream_sent"]
+        if time.time() > deadline:
+            fail("the upload did not get going (sent %d)" % sent)
+        time.sleep(0.005)
+    a.kill()
+    print("resume_upload: killed A after %.1f MiB sent" % (sent / MIB))
+    a.start()
+    a.wait_connected()
+    a.wait_idle(timeout=300)
+    b.start()
+    pb = os.path.join(b.dir, "up.bin")
+    wait_until(lambda: arrived(pb, size), "the file on B", 300)
+    check(same_file(pa, pb), "resume_upload: B's copy equals A's")
+    again = a.traffic()["stream_sent"]
+    # What reached the server before the kill is not sent again: at most what was still in
+    # flight (the connection's window) and the chunk being received are lost.
+    allowed = size - sent + 32 * MIB + MAX_CHUNK + MIB
+    check(again <= allowed, "resume_upload: the restarted client sent %.1f MiB of %.1f MiB "
+          "(<= %.1f MiB)" % (again / MIB, size / MIB, allowed / MIB))
+
+
+def test_resume_download(cluster):
+    a, b = cluster.clients
+    size = TEST_BYTES
+    b.kill()
+    pa = place(cluster, a, "down.bin", lambda p: write_random(p, size))
+    a.wait_idle(timeout=300)
+    b.start()
+    got = 0
+    deadline = time.time() + 120
+    while got < size * 0.4:
+        got = b.traffic()["stream_received"]
+        if time.time() > deadline:
+            fail("the download did not get going (received %d)" % got)
+        time.sleep(0.005)
+    b.kill()
+    print("resume_download: killed B after %.1f MiB received" % (got / MIB))
+    b.start()
+    pb = os.path.join(b.dir, "down.bin")
+    wait_until(lambda: arrived(pb, size), "the file on B", 300)
+    check(same_file(pa, pb), "resume_download: B's copy equals A's")
+    again = b.traffic()["stream_received"]
+    # Bytes received but not yet written when B died (at most a chunk) are fetched again.
+    allowed = size - got + 2 * MAX_CHUNK + MIB
+    check(again <= allowed, "resume_download: the restarted client received %.1f MiB of "
+          "%.1f MiB (<= %.1f MiB)" % (again / MIB, size / MIB, allowed / MIB))
+
+
+def test_delta(cluster):
+    a, b = cluster.clients
+    size = min(TEST_BYTES, 128 * MIB)
+    pa = place(cluster, a, "delta.bin", lambda p: write_random(p, size))
+    pb = os.path.join(b.dir, "delta.bin")
+    wait_until(lambda: arrived(pb, size), "the file on B", 300)
+    for c in (a, b):
+        c.wait_idle(timeout=120)
+    old = chunks(pa)
+    up0, down0 = a.traffic()["stream_sent"], b.traffic()["stream_received"]
+    edit = os.urandom(1024)
+    with open(pa, "r+b") as f:
+        f.seek(size // 2 + 12345)
+        f.write(edit)
+    wait_until(lambda: same_file(pa, pb), "the edit on B", 120)
+    for c in (a, b):
+        c.wait_idle(timeout=120)
+    new = chunks(pa)
+    known = {h for _, _, h in old}
+    changed = [(o, n) for o, n, h in new if h not in known]
+    check(1 <= len(changed) <= 3, "delta: the edit changed %d chunks of %d" %
+          (len(changed), len(new)))
+    # The changed chunks plus the messages around them (manifest ~100 bytes a chunk).
+    allowed = sum(n for _, n in changed) + 64 * 1024 + 128 * len(new)
+    up = a.traffic()["stream_sent"] - up0
+    down = b.traffic()["stream_received"] - down0
+    check(up <= allowed, "delta: upload %d bytes <= %d (changed chunks %s)" %
+          (up, allowed, changed))
+    check(down <= allowed, "delta: download %d bytes <= %d" % (down, allowed))
+
+
+def test_growing(cluster):
+    a, b = cluster.clients
+    pa, pb = os.path.join(a.dir, "growing.bin"), os.path.join(b.dir, "growing.bin")
+    total = 0
+    with open(pa, "wb") as f:
+        for i in range(100):
+            f.write(os.urandom(MIB))
+            f.flush()
+            total += MIB
+            if i % 10 == 0:
+                os.fsync(f.fileno())  # the size visibly changes while A may be hashing
+            time.sleep(0.03)
+    print("growing: wrote %d MiB over ~3 s" % (total // MIB))
+    wait_until(lambda: arrived(pb, total) and same_file(pa, pb), "B's copy to equal A's", 120)
+    check(True, "growing: B's copy equals the finished file")
+
+
+def main():
+    cluster = qs_cluster.Cluster(QIS, QIC, keep=KEEP)
+    ok = False
+    try:
+        cluster.start()
+        {"big": test_big, "resume_upload": test_resume_upload,
+         "resume_download": test_resume_download, "delta": test_delta,
+         "growing": test_growing}[TEST](cluster)
+        ok = True
+        print("PASS", TEST)
+    finally:
+        if not ok:
+            print(cluster.log_tail())
+        cluster.close()
+        if KEEP:
+            print("kept", cluster.tmp)
+
+
+if __name__ == "__main__":
+    main()
