@@ -716,6 +716,13 @@ static void full_scan(struct qic_engine *e, struct qic_root *r)
 	qs_free(f.es);
 }
 
+void qic_engine_full_scan(struct qic_root *r)
+{
+	struct qic_engine *e = r->e;
+	if (e->authed && e->conn != NULL && !r->paused)
+		full_scan(e, r);
+}
+
 static void resync(struct qic_engine *e)
 {
 	for (struct qic_root *r = e->roots; r != NULL; r = r->next)

@@ -120,6 +120,9 @@ void qic_engine_add_root(struct qic_engine *e, bool create, const char *name, co
 int qic_engine_remove_root(struct qic_engine *e, const char *dir);
 /* Full local scan of every root now. */
 void qic_engine_rescan(struct qic_engine *e);
+/* FULL_SCAN of one root with the server now (when connected): the server pushes every path
+ * whose version is newer than the index's. */
+void qic_engine_full_scan(struct qic_root *r);
 /* The user confirms the deletions that paused the root synced in dir. Errors: QS_ENOENT,
  * QS_ESTATE (not paused). */
 int qic_engine_confirm(struct qic_engine *e, const char *dir);
