@@ -680,7 +680,11 @@ static void wait_closed(void)
 }
 
 #define ABUSE_CONNS 1000
-#define ABUSE_RTT_MAX_MS 2000.0
+/* The worst round trip allowed during an abuse: 2 s, or QS_ABUSE_RTT_MAX_MS (the sanitizer
+ * build sets it higher: the abusers' handshakes run in this same process, several times
+ * slower there, and their cost shows in the measured round trips). */
+static double abuse_rtt_max_ms = 2000.0;
+#define ABUSE_RTT_MAX_MS abuse_rtt_max_ms
 
 /* 1,000 connections from this one address (the server keeps at most max_conns_per_ip). */
 static void abuse_connections(struct peer *good)
@@ -786,6 +790,10 @@ static void abuse_slow_loris(struct peer *good)
 
 static void scenario_abuse(void)
 {
+	uint64_t max_ms;
+	const char *env = getenv("QS_ABUSE_RTT_MAX_MS");
+	if (env != NULL && qs_parse_u64(env, 3600000, &max_ms) == 0)
+		abuse_rtt_max_ms = (double)max_ms;
 	struct peer good = {0};
 	setup_peer(&good, "good");
 	rtt_report(&good, "baseline", 20);
