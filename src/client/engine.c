@@ -39,6 +39,7 @@ struct dirty {
 	struct qic_root *r;
 	char *path;
 	struct dirty *next;
+	bool again; /* in flight: changed again since the proposal started */
 };
 
 struct pending_rmdir {
@@ -71,6 +72,7 @@ struct qic_engine {
 	struct qic_root *roots;
 	struct dirty *q_head, *q_tail;
 	struct qs_htab queued; /* "root\0path" of queued paths */
+	struct dirty *flying;  /* paths whose proposal runs (at most QIC_IN_FLIGHT) */
 	uint64_t queued_n, in_flight, uploaded, downloaded;
 	uv_timer_t retry, rescan, durable;
 	uv_timer_t drop;              /* gives up a refused registration's connection (drop_cb) */
@@ -141,17 +143,45 @@ void qic_mark_dirty(struct qic_root *r, const char *path)
 	uv_timer_start(&e->retry, retry_cb, 0, 0);
 }
 
+/* A path is proposed once at a time: a second proposal started before the first is answered
+ * would carry the same base version and conflict with it (rapid edits of one file made a
+ * client conflict with itself, and the later answer could record the older content as the
+ * agreed one: chaos seed 2). A change seen while the path is in flight sets `again`, and the
+ * answer queues the path once more, with the new base. */
+static struct dirty **flying_slot(struct qic_engine *e, uint64_t root_id, const char *path)
+{
+	for (struct dirty **s = &e->flying; *s != NULL; s = &(*s)->next)
+		if ((*s)->r->root_id == root_id && strcmp((*s)->path, path) == 0)
+			return s;
+	return NULL;
+}
+
+static struct dirty *flying_take(struct qic_engine *e, uint64_t root_id, const char *path)
+{
+	struct dirty **s = flying_slot(e, root_id, path);
+	struct dirty *d = s != NULL ? *s : NULL;
+	if (d != NULL)
+		*s = d->next;
+	return d;
+}
+
 static void proposal_done(struct qic_root *r, const char *path, int err, void *arg)
 {
 	struct qic_engine *e = arg;
 	e->in_flight--;
+	struct dirty *f = flying_take(e, r->root_id, path);
+	bool again = f != NULL && f->again;
+	if (f != NULL) {
+		qs_free(f->path);
+		qs_free(f);
+	}
 	if (err == 0)
 		e->uploaded++;
 	else if (err != QS_ECANCELED && err != QS_ECONN)
 		qs_debug("client", "event=proposal_ended path=\"%s\" err=%s", path,
 			 qs_strerror(err));
-	if (err == QS_ECONN)
-		qic_mark_dirty(r, path); /* try again when connected */
+	if (err == QS_ECONN || again)
+		qic_mark_dirty(r, path); /* try again (when connected) */
 	pump(e);
 }
 
@@ -166,10 +196,25 @@ static void pump(struct qic_engine *e)
 		struct key k = {d->r->root_id, d->path};
 		qs_htab_remove(&e->queued, key_hash(d->r->root_id, d->path), dirty_eq, &k);
 		e->queued_n--;
+		struct dirty **fly = flying_slot(e, d->r->root_id, d->path);
+		if (fly != NULL) {
+			(*fly)->again = true;
+			qs_free(d->path);
+			qs_free(d);
+			continue;
+		}
+		/* In the list before the proposal starts, as its answer may come at once; d is
+		 * the list's (and then proposal_done's) once the proposal started. */
+		d->again = false;
+		d->next = e->flying;
+		e->flying = d;
 		bool started = false;
 		int rc = qic_propose(d->r, d->path, e->conn, proposal_done, e, &started);
-		if (started)
+		if (started) {
 			e->in_flight++;
+			continue; /* started implies rc == 0 */
+		}
+		d = flying_take(e, d->r->root_id, d->path);
 		if (rc == QS_EAGAIN) {
 			/* Being written: look again shortly. */
 			struct qic_root *r = d->r;
@@ -736,7 +781,7 @@ static void full_scan(struct qic_engine *e, struct qic_root *r)
 
 void qic_root_full_scan(struct qic_root *r)
 {
-	if (r->e->authed && r->e->conn != NULL)
+	if (r->e->authed && r->e->conn != NULL && !r->paused)
 		full_scan(r->e, r);
 }
 
@@ -1224,6 +1269,12 @@ void qic_engine_free(struct qic_engine *e)
 		qs_free(d);
 	}
 	qs_htab_release(&e->queued);
+	while (e->flying != NULL) {
+		struct dirty *d = e->flying;
+		e->flying = d->next;
+		qs_free(d->path);
+		qs_free(d);
+	}
 	while (e->roots != NULL) {
 		struct qic_root *r = e->roots;
 		e->roots = r->next;

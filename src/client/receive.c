@@ -686,8 +686,44 @@ static int start_file(struct recv *v, const Quics__FileState *st)
 
 /* ---- the transaction ---- */
 
+/* Whether the path changed under this transfer because another push of it was installed
+ * meanwhile, not because the user changed it: the index moved on since the transfer started
+ * and the local path is what the index now says. Then *now_version is the index's base. */
+static bool overtaken(struct recv *v, uint64_t *now_version)
+{
+	struct qic_entry cur;
+	if (qic_index_get(v->r, v->path, &cur) != 0)
+		return false;
+	bool moved = !v->have_entry || cur.base_version != v->entry.base_version;
+	if (v->have_entry)
+		qic_entry_release(&v->entry);
+	v->entry = cur; /* v is ending: compare the local path with the index's view now */
+	v->have_entry = true;
+	bool matches = false;
+	if (moved && local_matches_index(v, &matches) != 0)
+		matches = false;
+	*now_version = cur.base_version;
+	return moved && matches;
+}
+
 static void fail(struct recv *v, int rc)
 {
+	uint64_t now_version;
+	if (rc == QS_ECONFLICT && v->path != NULL && overtaken(v, &now_version)) {
+		/* Streams can overtake each other: an older version's push (small, inline) was
+		 * installed while this newer one waited for its chunks, so the newer one found
+		 * the file changed. Not a local change: proposing would send nothing (the file is
+		 * what the index says) and the path would stay at the older version (chaos seed
+		 * 25). Ask the server again for what is current. */
+		if (now_version >= v->version) {
+			send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_CURRENT, 0, NULL);
+			return;
+		}
+		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_UNSPECIFIED, QS_EAGAIN,
+			    "another version of the path was installed meanwhile");
+		qic_root_full_scan(v->r);
+		return;
+	}
 	if (rc == QS_ECONFLICT) {
 		/* The user changed the path: keep it, propose it (the server decides). */
 		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_LOCAL_CHANGE, 0, NULL);

@@ -665,6 +665,28 @@ void qs_conn_retry_send(struct qs_conn *c)
 		qs_conn_mark_dirty(c);
 }
 
+/* Whether ngtcp2 wrote a packet for the address we send to. A server's peer can change its
+ * address (a NAT rebinding): ngtcp2 validates the new path and from then on writes its packets
+ * for it, so the address must come from each written packet's path, not only from the first
+ * packet of the connection. */
+static bool conn_path_is_current(const struct qs_conn *c, const ngtcp2_path *path)
+{
+	const ngtcp2_addr *r = &path->remote;
+	return r->addrlen == 0 || r->addrlen > sizeof(c->remote) ||
+	       ((socklen_t)r->addrlen == c->remote_len &&
+		memcmp(r->addr, &c->remote, (size_t)c->remote_len) == 0);
+}
+
+static void conn_set_remote(struct qs_conn *c, const ngtcp2_addr *remote)
+{
+	char old[sizeof(c->peer)];
+	memcpy(old, c->peer, sizeof(old));
+	memcpy(&c->remote, remote->addr, remote->addrlen);
+	c->remote_len = (socklen_t)remote->addrlen;
+	qs_addr_format((const struct sockaddr *)&c->remote, c->peer, sizeof(c->peer));
+	qs_info("quic", "event=peer_address_changed old=%s peer=%s", old, c->peer);
+}
+
 /* Writes packets until congestion control, pacing or the batch limit stops us. */
 static void conn_write(struct qs_conn *c)
 {
@@ -735,6 +757,17 @@ static void conn_write(struct qs_conn *c)
 		if (n == 0)
 			break;
 		size_t sz = (size_t)n;
+		if (c->is_server && !conn_path_is_current(c, &ps.path)) {
+			/* This packet goes to another address: the batch before it to the old. */
+			if (pkts > 0) {
+				if (!conn_send_batch(c, 0, off, seg))
+					goto out;
+				memmove(c->txbuf, c->txbuf + off, sz);
+				off = 0;
+				pkts = 0;
+			}
+			conn_set_remote(c, &ps.path.remote);
+		}
 		conn_count_udp(c, sz, 0);
 		if (pkts > 0 && sz > seg) {
 			/* Larger than the batch's segment size: send the batch, restart with this

@@ -595,6 +595,215 @@ static void scenario_persisted(void)
 	qs_free(big);
 }
 
+/* ---- abuse (issue 7): a well-behaved client's round trip while others misbehave ---------- */
+
+/* Milliseconds of one LIST_ROOTS round trip of p. The loop also serves the abusers (they live
+ * in this process), so this is an upper bound of what the server adds. */
+static double rtt_ms(struct peer *p)
+{
+	uint64_t t0 = uv_hrtime();
+	Quics__ListRootsRequest req = QUICS__LIST_ROOTS_REQUEST__INIT;
+	struct rr r = {.reply_desc = &quics__list_roots_response__descriptor};
+	rr_run(p, "LIST_ROOTS", &req.base, &r);
+	int code = reply_code(&r);
+	rr_free(&r);
+	EXPECT(code == 0 && r.err == 0, "LIST_ROOTS answered (code %d, err %d)", code, r.err);
+	return (double)(uv_hrtime() - t0) / 1e6;
+}
+
+/* Runs n round trips (at most 64); prints the median and the worst, returns the worst. */
+static double rtt_report(struct peer *p, const char *during, int n)
+{
+	double t[64], worst = 0;
+	n = n > 64 ? 64 : n;
+	for (int i = 0; i < n; i++) {
+		t[i] = rtt_ms(p);
+		worst = t[i] > worst ? t[i] : worst;
+	}
+	for (int i = 1; i < n; i++) /* insertion sort for the median */
+		for (int k = i; k > 0 && t[k - 1] > t[k]; k--) {
+			double x = t[k];
+			t[k] = t[k - 1];
+			t[k - 1] = x;
+		}
+	printf("abuse: %-44s LIST_ROOTS median %.2f ms, worst %.2f ms (%d)\n", during, t[n / 2],
+	       worst, n);
+	return worst;
+}
+
+/* A transaction the abuser opens and then neglects: replies are read and dropped. */
+static int idle_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
+{
+	(void)tx;
+	(void)d;
+	(void)len;
+	int *replies = arg;
+	(*replies)++;
+	return 0;
+}
+
+static void idle_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)tx;
+	(void)err;
+	(void)arg;
+}
+
+static const struct qs_tx_ops idle_ops = {.on_msg = idle_msg, .on_close = idle_close};
+
+/* Closes a probe's client cleanly and frees it once its handles are closed. */
+static int closing;
+
+static void peer_closed(void *arg)
+{
+	qs_quic_client_free(arg);
+	closing--;
+}
+
+static void peer_close(struct peer *p)
+{
+	if (p->cl == NULL)
+		return;
+	closing++;
+	qs_quic_client_close(p->cl, peer_closed, p->cl);
+	p->cl = NULL;
+}
+
+static void wait_closed(void)
+{
+	uint64_t end = uv_now(loop) + 10000;
+	while (closing > 0 && uv_now(loop) < end) {
+		uv_run(loop, UV_RUN_ONCE);
+		uv_update_time(loop);
+	}
+	EXPECT(closing == 0, "every probe client closed (%d left)", closing);
+}
+
+#define ABUSE_CONNS 1000
+/* The worst round trip allowed during an abuse: 2 s, or QS_ABUSE_RTT_MAX_MS (the sanitizer
+ * build sets it higher: the abusers' handshakes run in this same process, several times
+ * slower there, and their cost shows in the measured round trips). */
+static double abuse_rtt_max_ms = 2000.0;
+#define ABUSE_RTT_MAX_MS abuse_rtt_max_ms
+
+/* 1,000 connections from this one address (the server keeps at most max_conns_per_ip). */
+static void abuse_connections(struct peer *good)
+{
+	struct peer *many = qs_calloc(ABUSE_CONNS, sizeof(*many));
+	for (int i = 0; i < ABUSE_CONNS; i++) {
+		struct qs_quic_client_config cfg;
+		qs_quic_client_config_default(&cfg);
+		cfg.host = host;
+		cfg.port = port;
+		cfg.pinned_fingerprint = fpr;
+		cfg.reconnect = false;
+		cfg.on_connected = on_connected;
+		cfg.on_disconnected = on_disconnected;
+		cfg.arg = &many[i];
+		if (qs_quic_client_new(loop, &cfg, &many[i].cl) != 0)
+			break;
+	}
+	EXPECT(rtt_report(good, "during 1000 connection attempts", 20) < ABUSE_RTT_MAX_MS,
+	       "round trips stay fast during the connection storm");
+	bool never = false;
+	wait_until(&never, 3000);
+	int up = 0;
+	for (int i = 0; i < ABUSE_CONNS; i++)
+		up += many[i].conn != NULL;
+	printf("abuse: %d of %d connections from one address are up\n", up, ABUSE_CONNS);
+	EXPECT(up < ABUSE_CONNS, "the server bounds connections per address (%d up)", up);
+	EXPECT(rtt_report(good, "with every allowed connection held", 20) < ABUSE_RTT_MAX_MS,
+	       "round trips stay fast while the connections are held");
+	for (int i = 0; i < ABUSE_CONNS; i++)
+		peer_close(&many[i]);
+	wait_closed();
+	qs_free(many);
+}
+
+/* One connection opens transactions without end and never sends a request in them. */
+static void abuse_streams(struct peer *good)
+{
+	struct peer s = {0};
+	setup_peer(&s, "streams");
+	int replies = 0, opened = 0, refused = 0;
+	for (int i = 0; i < 5000 && s.conn != NULL; i++) {
+		struct qs_tx *tx;
+		int rc = qs_conn_open_tx(s.conn, "LIST_ROOTS", &idle_ops, &replies, &tx);
+		opened += rc == 0;
+		refused += rc == QS_EAGAIN;
+		if (i % 100 == 99) {
+			bool never = false;
+			wait_until(&never, 10);
+		}
+	}
+	printf("abuse: streams opened and left idle: %d (%d refused by the stream limit)\n", opened,
+	       refused);
+	EXPECT(rtt_report(good, "while another connection holds every stream", 20) <
+		       ABUSE_RTT_MAX_MS,
+	       "round trips stay fast while streams are held open");
+	peer_close(&s);
+	wait_closed();
+}
+
+/* Slow loris: PLEASE_SYNC of files whose chunks are then never sent. */
+static void abuse_slow_loris(struct peer *good)
+{
+	struct peer l = {0};
+	setup_peer(&l, "loris");
+	uint64_t root;
+	EXPECT(do_root(&l, "REGISTER_ROOT", "loris", "pw", &root) == 0, "loris root");
+	uint8_t h[32];
+	int replies = 0, started = 0;
+	for (int i = 0; i < 100 && l.conn != NULL; i++) {
+		struct qs_manifest m;
+		qs_manifest_init(&m);
+		for (int k = 0; k < 4; k++) {
+			uint8_t seed[8] = {(uint8_t)i, (uint8_t)k, 'l', 'o', 'r', 'i', 's', 0};
+			qs_sha256(seed, sizeof(seed), h);
+			qs_manifest_append(&m, h, 1u << 20);
+		}
+		struct qs_filestate_out fs;
+		qs_filestate_out_init(&fs, QS_KIND_FILE, 0644, 1700000000000000000LL, &m, NULL, 0,
+				      NULL);
+		char path[32];
+		snprintf(path, sizeof(path), "slow-%d.bin", i);
+		Quics__PleaseSyncRequest req = QUICS__PLEASE_SYNC_REQUEST__INIT;
+		req.root_id = root;
+		req.path = path;
+		req.state = &fs.st;
+		struct qs_tx *tx;
+		if (qs_conn_open_tx(l.conn, "PLEASE_SYNC", &idle_ops, &replies, &tx) == 0) {
+			started += qs_tx_send_pb(tx, &req.base) == 0;
+		}
+		qs_filestate_out_release(&fs);
+		qs_manifest_release(&m);
+	}
+	bool never = false;
+	wait_until(&never, 1000);
+	printf("abuse: %d uploads started and never finished (%d answers: chunk requests)\n",
+	       started, replies);
+	EXPECT(rtt_report(good, "while 100 uploads wait for chunks forever", 20) < ABUSE_RTT_MAX_MS,
+	       "round trips stay fast during the slow loris");
+	peer_close(&l);
+	wait_closed();
+}
+
+static void scenario_abuse(void)
+{
+	uint64_t max_ms;
+	const char *env = getenv("QS_ABUSE_RTT_MAX_MS");
+	if (env != NULL && qs_parse_u64(env, 3600000, &max_ms) == 0)
+		abuse_rtt_max_ms = (double)max_ms;
+	struct peer good = {0};
+	setup_peer(&good, "good");
+	rtt_report(&good, "baseline", 20);
+	abuse_connections(&good);
+	abuse_streams(&good);
+	abuse_slow_loris(&good);
+	EXPECT(rtt_report(&good, "after the abuse", 20) < ABUSE_RTT_MAX_MS,
+	       "the server serves normally afterwards");
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -631,6 +840,8 @@ int main(int argc, char **argv)
 		scenario_hostile();
 	else if (strcmp(scenario, "persisted") == 0)
 		scenario_persisted();
+	else if (strcmp(scenario, "abuse") == 0)
+		scenario_abuse();
 	else {
 		fprintf(stderr, "qis-probe: unknown scenario %s\n", scenario);
 		return 2;

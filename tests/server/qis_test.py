@@ -96,10 +96,38 @@ def test_restart():
     stop(srv2)
 
 
+def memory_kib(pid):
+    """VmRSS and VmHWM (peak) of a process, in KiB."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+    return out
+
+
+def test_abuse():
+    # Connection storm, idle streams, slow-loris uploads (qis-probe --scenario abuse): a
+    # well-behaved client's round trips stay fast and the server's memory stays bounded.
+    srv, port, fpr = start_qis()
+    before = memory_kib(srv.pid)
+    r = probe(port, fpr, "abuse")
+    after = memory_kib(srv.pid)
+    print("qis memory: RSS %d KiB before, %d KiB after, peak %d KiB" %
+          (before["VmRSS"], after["VmRSS"], after["VmHWM"]))
+    if r.returncode != 0:
+        fail("scenario abuse failed")
+    if after["VmHWM"] - before["VmRSS"] > 512 * 1024:
+        fail("qis grew by more than 512 MiB under abuse")
+    stop(srv)
+
+
 def main():
     try:
         if TEST == "restart":
             test_restart()
+        elif TEST == "abuse":
+            test_abuse()
         else:
             test_scenario(TEST)
         print("PASS", TEST)
