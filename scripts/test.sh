@@ -4,14 +4,14 @@
 #   2. release build with -Werror: unit, fuzz-corpus and integration tests (CTest)
 #   3. ASan + UBSan build: the same tests again, except those labelled long or large
 #      (the 256 MiB storage and 8 GiB large-file runs, which the release build covers)
-#   4. libFuzzer build (clang): each fuzz target for QS_FUZZ_SECONDS (default 60) on its seed corpus
+#   4. libFuzzer build (clang): each fuzz target for QS_FUZZ_SECONDS (default 30) on its seed corpus
 # Usage: scripts/test.sh            (everything; this is what CI runs)
 # Environment: QS_FUZZ_SECONDS, QS_JOBS (parallel build/test jobs, default: nproc).
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 jobs=${QS_JOBS:-$(nproc)}
-fuzz_seconds=${QS_FUZZ_SECONDS:-60}
+fuzz_seconds=${QS_FUZZ_SECONDS:-30}
 
 step() { printf '\n=== %s\n' "$*"; }
 
