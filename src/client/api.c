@@ -184,8 +184,8 @@ static unsigned get_status(struct qs_http_request *req, json_t **body, void *arg
 			  "queued", (json_int_t)st.queued, "in_flight", (json_int_t)st.in_flight,
 			  "uploaded", (json_int_t)st.uploaded, "downloaded",
 			  (json_int_t)st.downloaded, "bytes_sent", (json_int_t)st.bytes_sent,
-			  "bytes_received", (json_int_t)st.bytes_received, "roots", roots, "traffic",
-			  traffic_json(e));
+			  "bytes_received", (json_int_t)st.bytes_received, "roots", roots,
+			  "traffic", traffic_json(e));
 	return 200;
 }
 

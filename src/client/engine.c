@@ -1388,7 +1388,6 @@ void **qic_engine_index_slot(struct qic_engine *e)
 	return &e->index;
 }
 
-
 int qic_engine_resolve(struct qic_engine *e, const char *abs_path, struct qic_root **root,
 		       char **rel)
 {

@@ -52,9 +52,9 @@ struct recv {
 	size_t next; /* next manifest chunk to write */
 	struct qs_localfile_writer w;
 	bool writing, got_request, done;
-	bool force; /* FORCE_SYNC: a conflict choice or a rollback */
+	bool force;      /* FORCE_SYNC: a conflict choice or a rollback */
 	bool scan_after; /* a move taken the slow way: FULL_SCAN once answered */
-	bool resumable; /* w is a part file: kept when the connection is lost */
+	bool resumable;  /* w is a part file: kept when the connection is lost */
 	struct qs_chunk_rx rx;
 	uint8_t *buf;       /* one chunk, for local copies */
 	bool counted;       /* added to r->down (struct qic_transfers) */

@@ -55,8 +55,8 @@ struct qis_daemon {
 	bool stopping;
 	struct qis_group *group;         /* sync.c: proposals waiting for the next group commit */
 	struct qis_retention *retention; /* retention.c: the periodic prune and GC */
-	struct qs_recent *recent;        /* sync.c: chunks uploaded lately, per root (NULL until one) */
-	unsigned stop_parts;             /* servers still shutting down (admin, QUIC) */
+	struct qs_recent *recent; /* sync.c: chunks uploaded lately, per root (NULL until one) */
+	unsigned stop_parts;      /* servers still shutting down (admin, QUIC) */
 	void (*stop_done)(void *arg);
 	void *stop_done_arg;
 };

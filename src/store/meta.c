@@ -1140,8 +1140,8 @@ static int move_plan_children(struct qs_meta *m, uint64_t root_id, const char *f
 static int row_store(struct qs_meta *m, const struct qs_meta_cmd *c, const char *path,
 		     uint64_t version, const struct qs_meta_file *f, enum qs_meta_op op)
 {
-	struct version_row row = {c->u.move.root_id, path, version, f, c->client_id,
-				  c->now_unix_ms,    op};
+	struct version_row row = {c->u.move.root_id, path,           version, f,
+				  c->client_id,      c->now_unix_ms, op};
 	bind_version(stmt(m, ST_VERSION_INSERT), &row, true);
 	int rc = stmt_exec(m, ST_VERSION_INSERT, "version insert");
 	if (!rc) {

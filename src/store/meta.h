@@ -33,7 +33,7 @@ enum qs_meta_cmd_type {
 	/* the user's choice for a conflicted path: a candidate (or the server's version)
 	 * becomes version + 1 and every candidate of the path is dropped */
 	QS_CMD_RESOLVE_CONFLICT = 7,
-	QS_CMD_MOVE = 8, /* a path (a directory with everything below it) takes a new name */
+	QS_CMD_MOVE = 8,     /* a path (a directory with everything below it) takes a new name */
 	QS_CMD_ROLLBACK = 9, /* an old version's content becomes the path's new version */
 	QS_CMD_PRUNE = 10,   /* retention: delete versions the policy no longer keeps */
 };
@@ -155,8 +155,8 @@ int qs_meta_schema_version(struct qs_meta *m);
  * proposing client's conflict candidate for the path (one per client and path: a later
  * conflicting proposal replaces its content, keeping its id); its chunks stay referenced.
  * RESOLVE_CONFLICT errors: QS_ENOENT (no open conflict on the path, or no such candidate),
- * QS_ECONFLICT (server_version is no longer current). Errors: QS_EEXIST (name taken), QS_ENOENT (unknown
- * client/root), QS_EACCES (client has not joined the root), QS_EPROTO (the version rules
+ * QS_ECONFLICT (server_version is no longer current). Errors: QS_EEXIST (name taken), QS_ENOENT
+ * (unknown client/root), QS_EACCES (client has not joined the root), QS_EPROTO (the version rules
  * refuse the proposal as malformed), QS_EIO. A conflict is not an error: it is the
  * decision's verdict. On error nothing changed. *res is written only on success.
  * Also QS_EINVAL (a field no correct caller sends: a name that is empty, unterminated,
@@ -327,8 +327,8 @@ int qs_meta_candidate_get(struct qs_meta *m, uint64_t root_id, const char *path,
 			  struct qs_meta_file *file, uint8_t **manifest);
 /* The content of client_id's candidate for root_id/path into *out and its id into *id
  * (0 when the client has none; out untouched then). Errors: QS_EIO. */
-int qs_meta_candidate_of(struct qs_meta *m, uint64_t root_id, const char *path,
-			 uint64_t client_id, struct qs_content *out, uint64_t *id);
+int qs_meta_candidate_of(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t client_id,
+			 struct qs_content *out, uint64_t *id);
 /* One stored version of root_id/path: its metadata into *info (info->path is path), its file
  * into *file with the manifest copied into *manifest (caller frees with qs_free; NULL when
  * empty; file->manifest points into it). info, file and manifest may be NULL when not

@@ -727,8 +727,8 @@ static int cmd_conflict_download(struct qs_cmd_ctx *c)
 		free(abs);
 		return QS_EXIT_FAIL;
 	}
-	json_t *body = json_pack("{s:s,s:I,s:s}", "path", abs, "candidate", (json_int_t)id, "out",
-				 out);
+	json_t *body =
+		json_pack("{s:s,s:I,s:s}", "path", abs, "candidate", (json_int_t)id, "out", out);
 	free(abs);
 	free(out);
 	json_t *answer;
