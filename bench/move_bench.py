@@ -25,7 +25,7 @@ def traffic(name):
     out = subprocess.run([sb.QIC, "sync", "status", "--json"], env=env, check=True,
                          stdout=subprocess.PIPE).stdout
     st = json.loads(out)
-    return st["bytes_sent"], st["bytes_received"]
+    return st["traffic"]["udp_sent"], st["traffic"]["udp_received"]
 
 
 def count(d):

@@ -178,13 +178,12 @@ static unsigned get_status(struct qs_http_request *req, json_t **body, void *arg
 	qic_engine_status(e, &st);
 	json_t *roots = json_array();
 	qic_engine_each_root(e, add_root_status, roots);
-	*body = json_pack("{s:b,s:b,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "configured",
+	*body = json_pack("{s:b,s:b,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "configured",
 			  st.configured, "connected", st.connected, "server", st.server,
 			  "fingerprint", st.fingerprint, "client_id", (json_int_t)st.client_id,
 			  "queued", (json_int_t)st.queued, "in_flight", (json_int_t)st.in_flight,
 			  "uploaded", (json_int_t)st.uploaded, "downloaded",
-			  (json_int_t)st.downloaded, "bytes_sent", (json_int_t)st.bytes_sent,
-			  "bytes_received", (json_int_t)st.bytes_received, "roots", roots,
+			  (json_int_t)st.downloaded, "roots", roots,
 			  "traffic", traffic_json(e));
 	return 200;
 }

@@ -1305,8 +1305,6 @@ void qic_engine_status(struct qic_engine *e, struct qic_status *out)
 	out->in_flight = e->in_flight;
 	out->uploaded = e->uploaded;
 	out->downloaded = e->downloaded;
-	if (e->quic != NULL)
-		qs_quic_client_traffic(e->quic, &out->bytes_sent, &out->bytes_received);
 	out->client_name = e->client_name;
 	out->connected_since_ms = e->authed ? e->connected_since_ms : 0;
 	out->last_error = e->last_error;

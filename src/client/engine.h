@@ -190,7 +190,6 @@ struct qic_status {
 	const char *client_name; /* sent at registration ("" when unknown) */
 	uint64_t client_id;
 	uint64_t queued, in_flight, uploaded, downloaded;
-	uint64_t bytes_sent, bytes_received; /* sync protocol traffic (qs_quic_client_traffic) */
 	int64_t connected_since_ms; /* Unix ms of the last authentication; 0 when not connected */
 	const char *last_error;     /* why the last connection ended or failed ("" if none) */
 	int64_t last_error_ms;      /* when (Unix ms; 0 if none) */

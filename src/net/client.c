@@ -35,18 +35,10 @@ struct qs_quic_client {
 	int last_err;
 	char last_msg[256];
 	bool stopped, want_write, closing;
-	uint64_t bytes_sent, bytes_received; /* of the sockets closed before the current one */
 	int handles_open;
 	void (*done)(void *arg);
 	void *done_arg;
 };
-
-void qs_quic_client_traffic(const struct qs_quic_client *c, uint64_t *sent, uint64_t *received)
-{
-	bool open = c->sock != NULL;
-	*sent = c->bytes_sent + (open ? c->ep.udp.bytes_sent : 0);
-	*received = c->bytes_received + (open ? c->ep.udp.bytes_received : 0);
-}
 
 void qs_quic_client_config_default(struct qs_quic_client_config *c)
 {
@@ -75,8 +67,6 @@ static void client_close_sock(struct qs_quic_client *cl)
 {
 	if (cl->sock == NULL)
 		return;
-	cl->bytes_sent += cl->ep.udp.bytes_sent;
-	cl->bytes_received += cl->ep.udp.bytes_received;
 	qs_udp_close(&cl->ep.udp);
 	uv_close((uv_handle_t *)&cl->sock->poll, sock_closed_cb);
 	cl->sock = NULL;

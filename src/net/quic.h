@@ -161,9 +161,6 @@ int qs_quic_client_new(uv_loop_t *loop, const struct qs_quic_client_config *cfg,
 struct qs_conn *qs_quic_client_conn(struct qs_quic_client *c);
 /* The last error that ended a connection or attempt (0 if none), with a message. */
 int qs_quic_client_last_error(const struct qs_quic_client *c, const char **message);
-/* UDP payload bytes this client sent and received over all its connections so far (the
- * sync protocol's traffic, QUIC and UDP overhead included; IP headers not). */
-void qs_quic_client_traffic(const struct qs_quic_client *c, uint64_t *sent, uint64_t *received);
 /* Closes the connection cleanly and stops reconnecting; done runs when handles are closed. */
 void qs_quic_client_close(struct qs_quic_client *c, void (*done)(void *arg), void *arg);
 void qs_quic_client_free(struct qs_quic_client *c);

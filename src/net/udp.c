@@ -197,7 +197,6 @@ int qs_udp_recv(struct qs_udp *u, struct qs_udp_rx *rx, size_t *count)
 	for (int i = 0; i < n; i++) {
 		rx->d[i].data = iov[i].iov_base;
 		rx->d[i].len = msgs[i].msg_len;
-		u->bytes_received += msgs[i].msg_len;
 		rx->d[i].from_len = msgs[i].msg_hdr.msg_namelen;
 	}
 	*count = (size_t)n;
@@ -275,19 +274,8 @@ static int send_mmsg(struct qs_udp *u, const struct sockaddr *to, socklen_t to_l
 	return 0;
 }
 
-static int udp_send(struct qs_udp *u, const struct sockaddr *to, socklen_t to_len,
-		    const uint8_t *data, size_t len, size_t segment, size_t *sent);
-
 int qs_udp_send(struct qs_udp *u, const struct sockaddr *to, socklen_t to_len, const uint8_t *data,
 		size_t len, size_t segment, size_t *sent)
-{
-	int rc = udp_send(u, to, to_len, data, len, segment, sent);
-	u->bytes_sent += *sent;
-	return rc;
-}
-
-static int udp_send(struct qs_udp *u, const struct sockaddr *to, socklen_t to_len,
-		    const uint8_t *data, size_t len, size_t segment, size_t *sent)
 {
 	*sent = 0;
 	if (u->gso || len <= segment) {

@@ -20,9 +20,6 @@ struct qs_udp {
 	struct sockaddr_storage local;
 	socklen_t local_len;
 	bool gso; /* UDP_SEGMENT works on this socket */
-	/* UDP payload bytes that left / arrived on this socket since qs_udp_open (traffic
-	 * figures for tests and benchmarks) */
-	uint64_t bytes_sent, bytes_received;
 };
 
 /* One received datagram: data points into the caller's rx buffers. */

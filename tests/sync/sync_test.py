@@ -297,7 +297,7 @@ def test_guard():
 def traffic(c):
     """The client's sync-protocol traffic so far (UDP payload bytes): (sent, received)."""
     st = json.loads(c.qic("sync", "status", "--json").stdout)
-    return st["bytes_sent"], st["bytes_received"]
+    return st["traffic"]["udp_sent"], st["traffic"]["udp_received"]
 
 
 def sha(data):
