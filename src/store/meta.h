@@ -33,7 +33,8 @@ enum qs_meta_cmd_type {
 	/* the user's choice for a conflicted path: a candidate (or the server's version)
 	 * becomes version + 1 and every candidate of the path is dropped */
 	QS_CMD_RESOLVE_CONFLICT = 7,
-	QS_CMD_MOVE = 8, /* a path (a directory with everything below it) takes a new name */
+	QS_CMD_MOVE = 8,        /* a path (a directory with everything below it) takes a new name */
+	QS_CMD_DELETE_TREE = 9, /* a directory deleted with what the client knew below it */
 };
 
 /* A move applies to at most this many paths (the directory and everything below it), whose
@@ -97,6 +98,24 @@ struct qs_meta_cmd {
 			uint64_t to_base_version;
 			struct qs_content content;
 		} move;
+		/* "path was deleted with everything below it": path's current entry must be a
+		 * directory at base_version (else QS_ECONFLICT, nothing changes). Each of the n
+		 * paths below it (strictly below, in strictly increasing byte order, at most
+		 * QS_META_MOVE_MAX) whose current entry is live at versions[i] gets a tombstone
+		 * at versions[i] + 1 and deleted[i] = true (a directory only once nothing live
+		 * is left below it); every other path stays as it is (deleted[i] = false): a
+		 * change the client did not see is never deleted. path itself gets a tombstone
+		 * once nothing live is left below it. deleted (n flags, caller-owned) is written
+		 * only on success. */
+		struct {
+			uint64_t root_id;
+			const char *path;         /* borrowed, validated (base/path.h) */
+			uint64_t base_version;    /* path's version the client agreed */
+			const char *const *paths; /* borrowed */
+			const uint64_t *versions; /* the versions the client agreed */
+			size_t n;
+			bool *deleted;
+		} delete_tree;
 	} u;
 };
 
@@ -104,7 +123,9 @@ struct qs_meta_result {
 	uint64_t id;                 /* REGISTER_CLIENT: client id; REGISTER_ROOT: root id */
 	struct qs_decision decision; /* PUT_VERSION: verdict and the resulting/current version;
 					RESOLVE_CONFLICT: the new version;
-					MOVE: fast-forward and to's new version */
+					MOVE: fast-forward and to's new version;
+					DELETE_TREE: fast-forward and path's tombstone
+					version, or SAME and its version when it stays */
 	/* PUT_VERSION with a CONFLICT verdict: the candidate that now holds the proposal (the
 	 * client's earlier candidate for the path, updated, or a new one). */
 	uint64_t candidate_id;
@@ -120,8 +141,8 @@ int qs_meta_schema_version(struct qs_meta *m);
  * proposing client's conflict candidate for the path (one per client and path: a later
  * conflicting proposal replaces its content, keeping its id); its chunks stay referenced.
  * RESOLVE_CONFLICT errors: QS_ENOENT (no open conflict on the path, or no such candidate),
- * QS_ECONFLICT (server_version is no longer current). Errors: QS_EEXIST (name taken), QS_ENOENT (unknown
- * client/root), QS_EACCES (client has not joined the root), QS_EPROTO (the version rules
+ * QS_ECONFLICT (server_version is no longer current). Errors: QS_EEXIST (name taken), QS_ENOENT
+ * (unknown client/root), QS_EACCES (client has not joined the root), QS_EPROTO (the version rules
  * refuse the proposal as malformed), QS_EIO. A conflict is not an error: it is the
  * decision's verdict. On error nothing changed. *res is written only on success.
  * Also QS_EINVAL (a field no correct caller sends: a name that is empty, unterminated,
@@ -132,6 +153,9 @@ int qs_meta_schema_version(struct qs_meta *m);
  * not a fast-forward, or a live entry is below to), QS_E2BIG (more than QS_META_MOVE_MAX
  * paths or QS_META_MOVE_MAX_PATH_BYTES of new names), QS_EPATH_TOO_LONG (a new name would
  * pass QS_PATH_MAX) and QS_EINVAL (from equals to, or one is inside the other).
+ * DELETE_TREE also fails with QS_ECONFLICT (path is not a directory at base_version),
+ * QS_E2BIG (more than QS_META_MOVE_MAX paths) and QS_EINVAL (a path not strictly below path,
+ * or out of order).
  * JOIN_ROOT of a member and LEAVE_ROOT of a non-member succeed and change nothing (retries
  * get the same answer); the root password is checked by the caller before JOIN_ROOT.
  * Commands that changed something are appended to the commands log (docs/store.md). */
@@ -291,7 +315,7 @@ int qs_meta_candidate_get(struct qs_meta *m, uint64_t root_id, const char *path,
 			  struct qs_meta_file *file, uint8_t **manifest);
 /* The content of client_id's candidate for root_id/path into *out and its id into *id
  * (0 when the client has none; out untouched then). Errors: QS_EIO. */
-int qs_meta_candidate_of(struct qs_meta *m, uint64_t root_id, const char *path,
-			 uint64_t client_id, struct qs_content *out, uint64_t *id);
+int qs_meta_candidate_of(struct qs_meta *m, uint64_t root_id, const char *path, uint64_t client_id,
+			 struct qs_content *out, uint64_t *id);
 
 #endif
