@@ -61,6 +61,7 @@ struct qic_root {
 	bool confirmed; /* the user confirmed: the next scan skips the deletion guard */
 	char pause_reason[256];
 	struct qic_transfers up, down; /* proposals sending chunks, files being received */
+	struct qic_deleter *deletes;   /* delete.c: subtree deletes in flight */
 	struct qic_root *next;
 };
 
@@ -126,6 +127,15 @@ int qic_move_record(struct qic_root *r, const char *from, const char *to,
 void qic_root_full_scan(struct qic_root *r);
 void qic_root_scan_below(struct qic_root *r, const char *path);
 
+/* Subtree deletes (delete.c; docs/client.md, "subtree deletes"). The watcher reported path
+ * removed: true when that is taken care of by one deletion of the highest directory above
+ * (or at) path that is gone, proposed now or already in flight (the caller then does
+ * nothing more); false: the caller handles path as a change. conn NULL: not connected. */
+bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *path, bool is_dir);
+/* Whether a subtree delete in flight covers path (at or below its directory). */
+bool qic_delete_covers(struct qic_root *r, const char *path);
+/* Drops the queued (not yet started) changes at or below dir (engine.c). */
+void qic_unqueue_below(struct qic_root *r, const char *dir);
 /* A directory deleted on the server still holds entries here: remove it once they are gone. */
 void qic_defer_rmdir(struct qic_root *r, const char *path);
 

@@ -359,10 +359,109 @@ def test_move():
     print("move: converged")
 
 
+def conflicts(c):
+    return json.loads(c.qic("conflict", "list", "--json").stdout)["conflicts"]
+
+
+def server_log():
+    return "".join(open(os.path.join(tmp, n)).read() for n in os.listdir(tmp)
+                   if n.startswith("server-"))
+
+
+def test_delete():
+    srv, port, fpr, cs = setup(3)
+    a, b, c = cs
+    files = {"docs/f%03d.txt" % i: os.urandom(512) for i in range(300)}
+    files.update({"docs/sub/g%02d.txt" % i: os.urandom(256) for i in range(20)})
+    files.update({"work/w%03d.txt" % i: os.urandom(300) for i in range(100)})
+    files.update({"work2/w%03d.txt" % i: os.urandom(300) for i in range(100)})
+    files["keep/k.txt"] = b"beside the deleted directories\n"
+    for rel, data in files.items():
+        write(os.path.join(a.dir, rel), data)
+    converge(cs, timeout=120, expect=lambda t: all(k in t for k in files))
+
+    # rm -rf of a directory travels as one subtree delete, not one proposal per file.
+    shutil.rmtree(os.path.join(a.dir, "docs"))
+    converge(cs, timeout=60,
+             expect=lambda t: not any(k.startswith("docs") for k in t) and "keep/k.txt" in t)
+    log = server_log()
+    m = re.findall(r'event=delete_tree client=\d+ root=\d+ path="docs" listed=(\d+) '
+                   r'deleted=(\d+)', log)
+    if not m:
+        fail("no subtree delete of docs on the server")
+    per_file = len(re.findall(r'event=version [^\n]*path="docs/[^"]*" version=[2-9]', log))
+    print("delete: subtree delete listed=%s deleted=%s; %d paths deleted one by one"
+          % (m[-1][0], m[-1][1], per_file))
+    if per_file > 160:
+        fail("most of docs was deleted path by path (%d)" % per_file)
+
+    # C edits a file in work while stopped, A deletes work meanwhile: once C is back, its
+    # edit is a conflict candidate on the server (the file was deleted after the version C
+    # edited), C keeps its file, the rest of work is gone everywhere.
+    edited = b"edited on C while A deleted the directory\n"
+    c.stop()
+    write(os.path.join(c.dir, "work/w007.txt"), edited)
+    shutil.rmtree(os.path.join(a.dir, "work"))
+    converge([a, b], timeout=60,
+             expect=lambda t: not any(k == "work" or k.startswith("work/") for k in t))
+    c.start()
+    wait_survived(cs, "work", "work/w007.txt", edited, ("candidate",))
+
+    # The same while C runs: whichever comes first, the edit survives as the current version,
+    # as C's conflict candidate, or (if it reached A before A's rm -rf removed it) as a
+    # version in the server's history.
+    edited = b"edited on C at the moment A deleted the directory\n"
+    write(os.path.join(c.dir, "work2/w050.txt"), edited)
+    shutil.rmtree(os.path.join(a.dir, "work2"))
+    how = wait_survived(cs, "work2", "work2/w050.txt", edited,
+                        ("version", "candidate", "history"))
+    print("delete: the concurrent edit survived as " + how)
+    if "keep/k.txt" not in tree(b.dir):
+        fail("a path beside the deleted directories was lost")
+
+
+def history_sizes(rel):
+    r = subprocess.run([QIS, "show", "history", "--root", "shared", "--path", rel, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    if r.returncode != 0:
+        return []
+    return [v.get("size") for v in json.loads(r.stdout)["versions"]]
+
+
+def wait_survived(cs, d, rel, edited, ways, timeout=60):
+    """Waits until everything of directory d but rel is gone on every client and the edit
+    of rel by cs[2] survives in one of ways: "version" (the server's current version: cs[1]
+    has it), "candidate" (cs[2]'s conflict candidate; cs[2] keeps its file) or "history"
+    (a version of the path on the server). Returns the way."""
+    a, b, c = cs
+    deadline = time.time() + timeout
+    while True:
+        ts = [tree(x.dir) for x in cs]
+        gone = not any(k.startswith(d + "/") and k != rel for t in ts for k in t)
+        kept_c = ts[2].get(rel, ("", 0, ""))[2] == sha(edited)
+        how = None
+        if "version" in ways and gone and ts[1].get(rel, ("", 0, ""))[2] == sha(edited):
+            how = "the current version"
+        elif "candidate" in ways and gone and kept_c and any(
+                x["path"] == rel and any(k["size"] == len(edited) for k in x["candidates"])
+                for x in conflicts(c)):
+            how = "a conflict candidate"
+        elif "history" in ways and gone and rel not in ts[2] and \
+                len(edited) in history_sizes(rel):
+            how = "a version in the history"
+        if how is not None:
+            return how
+        if time.time() > deadline:
+            fail("%s: gone=%s, C has the edit=%s, trees: %s" %
+                 (rel, gone, kept_c, [sorted(k for k in t if k.startswith(d)) for t in ts]))
+        time.sleep(0.2)
+
+
 def main():
     try:
         {"basic": test_basic, "offline": test_offline, "restart": test_restart,
-         "crash": test_crash, "guard": test_guard, "move": test_move}[TEST]()
+         "crash": test_crash, "guard": test_guard, "move": test_move,
+         "delete": test_delete}[TEST]()
         print("PASS", TEST)
     finally:
         for p in procs:
