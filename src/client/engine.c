@@ -3,6 +3,7 @@
  * the queue from the watcher, a scan, or a MUST_SYNC that met a local change; at most
  * QIC_IN_FLIGHT proposals run at once; a path is queued at most once at a time. */
 #include "client/engine.h"
+#include "client/repair.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1283,6 +1284,13 @@ int qic_engine_start(uv_loop_t *loop, const char *state_dir, struct qic_engine *
 		qic_engine_free(e);
 		return rc;
 	}
+	size_t checked = 0, repaired = 0;
+	rc = qic_repair_pending(e, &checked, &repaired);
+	if (rc != 0)
+		qs_warn("client", "event=repair_failed err=%s", qs_strerror(rc));
+	else if (checked > 0)
+		qs_info("client", "event=verified_not_durable files=%zu repaired=%zu", checked,
+			repaired);
 	char v[200], host[256];
 	uint16_t port;
 	if (qic_setting_get(e, "client_name", e->client_name, sizeof(e->client_name)) != 0)

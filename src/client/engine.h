@@ -89,6 +89,11 @@ int qic_root_forget(struct qic_engine *e, uint64_t root_id);
 /* Batched durability of received files: if any is pending, sync_fn(arg) syncs the disks,
  * then those entries are marked durable. */
 int qic_index_sync_batch(struct qic_engine *e, int (*sync_fn)(void *arg), void *arg);
+/* Calls fn for every entry not yet durable (a received file whose batch was not synced when
+ * the daemon stopped), all roots, by root and path; fn must not change the index. */
+typedef int (*qic_pending_fn)(void *arg, uint64_t root_id, const char *path,
+			      const struct qic_entry *e);
+int qic_index_each_pending(struct qic_engine *e, qic_pending_fn fn, void *arg);
 /* Commits the batch of index writes (also done by qic_index_sync_batch). */
 int qic_index_flush(struct qic_engine *e);
 /* Opens / closes the index in the state directory. */
