@@ -267,7 +267,8 @@ static bool propose(struct qic_root *r, struct qs_conn *conn, const char *dir)
 	return true;
 }
 
-bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *path, bool is_dir)
+bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *path, bool is_dir,
+			char **refused)
 {
 	if (qic_delete_covers(r, path))
 		return true; /* travels with a directory's deletion */
@@ -286,8 +287,17 @@ bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *pa
 		if (s != NULL)
 			*s = '\0';
 		bool gone = absent(r, top);
-		if (gone)
+		bool tried = gone && *refused != NULL && strcmp(*refused, top) == 0;
+		if (gone && !tried)
 			started = propose(r, conn, top);
+		if (gone && !tried && !started) {
+			/* The rest of the batch below it: path by path, not asked again. */
+			char *copy = qs_strdup(top);
+			if (copy != NULL) {
+				qs_free(*refused);
+				*refused = copy;
+			}
+		}
 		if (s != NULL)
 			*s = '/';
 		if (gone || s == NULL)

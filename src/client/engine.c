@@ -34,7 +34,7 @@
 /* Removals are held until the watcher is quiet this long (at most QIC_HOLD_MAX_MS after the
  * first), so that a directory removed with everything below it (rm -rf reports the entries
  * first, in several batches, the directory last) is proposed as one subtree delete. */
-#define QIC_HOLD_QUIET_MS 20
+#define QIC_HOLD_QUIET_MS 50
 #define QIC_HOLD_MAX_MS 1000
 #define QIC_SCAN_PAGE 1000
 #define QIC_RESCAN_MS (5 * 60 * 1000)
@@ -302,14 +302,17 @@ static void hold_cb(uv_timer_t *t)
 	struct held_removal *h = e->held;
 	e->held = NULL;
 	e->held_tail = &e->held;
+	char *refused = NULL;
 	while (h != NULL) {
 		struct held_removal *next = h->next;
-		if (!qic_delete_removed(h->r, e->authed ? e->conn : NULL, h->path, h->is_dir))
+		if (!qic_delete_removed(h->r, e->authed ? e->conn : NULL, h->path, h->is_dir,
+					&refused))
 			qic_mark_dirty(h->r, h->path);
 		qs_free(h->path);
 		qs_free(h);
 		h = next;
 	}
+	qs_free(refused);
 }
 
 static void hold_removal(struct qic_root *r, const char *path, bool is_dir)

@@ -135,8 +135,11 @@ void qic_root_scan_below(struct qic_root *r, const char *path);
 /* Subtree deletes (delete.c; docs/client.md, "subtree deletes"). The watcher reported path
  * removed: true when that is taken care of by one deletion of the highest directory above
  * (or at) path that is gone, proposed now or already in flight (the caller then does
- * nothing more); false: the caller handles path as a change. conn NULL: not connected. */
-bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *path, bool is_dir);
+ * nothing more); false: the caller handles path as a change. conn NULL: not connected.
+ * *refused (caller-owned, NULL at first; free with qs_free) remembers the last directory
+ * that could not be deleted whole, so a batch of removals below it asks only once. */
+bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *path, bool is_dir,
+			char **refused);
 /* Whether a subtree delete in flight covers path (at or below its directory). */
 bool qic_delete_covers(struct qic_root *r, const char *path);
 /* Drops the queued (not yet started) changes at or below dir (engine.c). */
