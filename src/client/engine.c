@@ -35,7 +35,7 @@
  * first), so that a directory removed with everything below it (rm -rf reports the entries
  * first, in several batches, the directory last) is proposed as one subtree delete. */
 #define QIC_HOLD_QUIET_MS 50
-#define QIC_HOLD_MAX_MS 1000
+#define QIC_HOLD_MAX_MS 250
 #define QIC_SCAN_PAGE 1000
 #define QIC_RESCAN_MS (5 * 60 * 1000)
 #define QIC_DURABLE_MS 300
