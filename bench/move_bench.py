@@ -85,7 +85,10 @@ def main():
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-        shutil.rmtree(sb.tmp, ignore_errors=True)
+        if not os.environ.get("QS_KEEP_TMP"):
+            shutil.rmtree(sb.tmp, ignore_errors=True)
+        else:
+            print("kept", sb.tmp)
 
 
 if __name__ == "__main__":

@@ -183,8 +183,7 @@ static unsigned get_status(struct qs_http_request *req, json_t **body, void *arg
 			  "fingerprint", st.fingerprint, "client_id", (json_int_t)st.client_id,
 			  "queued", (json_int_t)st.queued, "in_flight", (json_int_t)st.in_flight,
 			  "uploaded", (json_int_t)st.uploaded, "downloaded",
-			  (json_int_t)st.downloaded, "roots", roots,
-			  "traffic", traffic_json(e));
+			  (json_int_t)st.downloaded, "roots", roots, "traffic", traffic_json(e));
 	return 200;
 }
 

@@ -3,6 +3,7 @@
  * the queue from the watcher, a scan, or a MUST_SYNC that met a local change; at most
  * QIC_IN_FLIGHT proposals run at once; a path is queued at most once at a time. */
 #include "client/engine.h"
+#include "client/repair.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +32,11 @@
 
 #define QIC_IN_FLIGHT 32
 #define QIC_RETRY_MS 200
+/* Removals are held until the watcher is quiet this long (at most QIC_HOLD_MAX_MS after the
+ * first), so that a directory removed with everything below it (rm -rf reports the entries
+ * first, in several batches, the directory last) is proposed as one subtree delete. */
+#define QIC_HOLD_QUIET_MS 50
+#define QIC_HOLD_MAX_MS 250
 #define QIC_SCAN_PAGE 1000
 #define QIC_RESCAN_MS (5 * 60 * 1000)
 #define QIC_DURABLE_MS 300
@@ -40,6 +46,14 @@ struct dirty {
 	char *path;
 	struct dirty *next;
 	bool again; /* in flight: changed again since the proposal started */
+};
+
+/* A removal the watcher reported, held until it is quiet (QIC_HOLD_QUIET_MS). */
+struct held_removal {
+	struct qic_root *r;
+	char *path;
+	bool is_dir;
+	struct held_removal *next;
 };
 
 struct pending_rmdir {
@@ -75,6 +89,9 @@ struct qic_engine {
 	struct dirty *flying;  /* paths whose proposal runs (at most QIC_IN_FLIGHT) */
 	uint64_t queued_n, in_flight, uploaded, downloaded;
 	uv_timer_t retry, rescan, durable;
+	uv_timer_t hold; /* releases the held removals */
+	struct held_removal *held, **held_tail;
+	uint64_t held_since_ms;       /* loop time of the oldest held removal */
 	uv_timer_t drop;              /* gives up a refused registration's connection (drop_cb) */
 	struct pending_rmdir *rmdirs; /* directories deleted remotely, not empty yet */
 	/* a pending connect-server or add-root operation */
@@ -163,6 +180,29 @@ static struct dirty *flying_take(struct qic_engine *e, uint64_t root_id, const c
 	if (d != NULL)
 		*s = d->next;
 	return d;
+}
+
+void qic_unqueue_below(struct qic_root *r, const char *dir)
+{
+	struct qic_engine *e = r->e;
+	size_t n = strlen(dir);
+	struct dirty **pp = &e->q_head, *last = NULL;
+	while (*pp != NULL) {
+		struct dirty *d = *pp;
+		if (d->r != r || strncmp(d->path, dir, n) != 0 ||
+		    (d->path[n] != '\0' && d->path[n] != '/')) {
+			last = d;
+			pp = &d->next;
+			continue;
+		}
+		*pp = d->next;
+		struct key k = {r->root_id, d->path};
+		qs_htab_remove(&e->queued, key_hash(r->root_id, d->path), dirty_eq, &k);
+		e->queued_n--;
+		qs_free(d->path);
+		qs_free(d);
+	}
+	e->q_tail = last;
 }
 
 static void proposal_done(struct qic_root *r, const char *path, int err, void *arg)
@@ -300,12 +340,64 @@ static void on_renamed(struct qic_root *r, const char *from, const char *to, boo
 		qic_engine_rescan(e);
 }
 
+/* The held removals: each is part of a subtree delete (the highest directory above it that
+ * is gone), or a change of its own. */
+static void hold_cb(uv_timer_t *t)
+{
+	struct qic_engine *e = t->data;
+	struct held_removal *h = e->held;
+	e->held = NULL;
+	e->held_tail = &e->held;
+	char *refused = NULL;
+	while (h != NULL) {
+		struct held_removal *next = h->next;
+		if (!qic_delete_removed(h->r, e->authed ? e->conn : NULL, h->path, h->is_dir,
+					&refused))
+			qic_mark_dirty(h->r, h->path);
+		qs_free(h->path);
+		qs_free(h);
+		h = next;
+	}
+	qs_free(refused);
+}
+
+static void hold_removal(struct qic_root *r, const char *path, bool is_dir)
+{
+	struct qic_engine *e = r->e;
+	if (qic_delete_covers(r, path))
+		return; /* travels with a directory's deletion in flight */
+	struct held_removal *h = qs_calloc(1, sizeof(*h));
+	if (h == NULL || (h->path = qs_strdup(path)) == NULL) {
+		qs_free(h);
+		qic_mark_dirty(r, path);
+		return;
+	}
+	h->r = r;
+	h->is_dir = is_dir;
+	uint64_t now = uv_now(e->loop);
+	if (e->held == NULL)
+		e->held_since_ms = now;
+	*e->held_tail = h;
+	e->held_tail = &h->next;
+	uint64_t waited = now - e->held_since_ms;
+	if (waited < QIC_HOLD_MAX_MS)
+		uv_timer_start(&e->hold, hold_cb,
+			       QIC_HOLD_MAX_MS - waited < QIC_HOLD_QUIET_MS
+				       ? QIC_HOLD_MAX_MS - waited
+				       : QIC_HOLD_QUIET_MS,
+			       0);
+}
+
 static void on_watch(void *arg, const struct qs_watch_event *ev)
 {
 	struct root_watch *w = arg;
 	switch (ev->type) {
 	case QS_WATCH_CHANGED:
 	case QS_WATCH_REMOVED:
+		if (ev->type == QS_WATCH_REMOVED && strcmp(ev->path->str, ".quicsignore") != 0) {
+			hold_removal(w->r, ev->path->str, ev->is_dir);
+			break;
+		}
 		qic_mark_dirty(w->r, ev->path->str);
 		if (strcmp(ev->path->str, ".quicsignore") == 0) {
 			load_ignore(w); /* new rules: look at everything again */
@@ -1189,6 +1281,9 @@ int qic_engine_start(uv_loop_t *loop, const char *state_dir, struct qic_engine *
 	e->durable.data = e;
 	uv_timer_init(loop, &e->drop);
 	e->drop.data = e;
+	uv_timer_init(loop, &e->hold);
+	e->hold.data = e;
+	e->held_tail = &e->held;
 	e->state_dir = qs_strdup(state_dir);
 	char path[4096];
 	int rc = e->state_dir == NULL ? QS_ENOMEM : 0;
@@ -1204,6 +1299,13 @@ int qic_engine_start(uv_loop_t *loop, const char *state_dir, struct qic_engine *
 		qic_engine_free(e);
 		return rc;
 	}
+	size_t checked = 0, repaired = 0;
+	rc = qic_repair_pending(e, &checked, &repaired);
+	if (rc != 0)
+		qs_warn("client", "event=repair_failed err=%s", qs_strerror(rc));
+	else if (checked > 0)
+		qs_info("client", "event=verified_not_durable files=%zu repaired=%zu", checked,
+			repaired);
 	char v[200], host[256];
 	uint16_t port;
 	if (qic_setting_get(e, "client_name", e->client_name, sizeof(e->client_name)) != 0)
@@ -1249,7 +1351,8 @@ void qic_engine_stop(struct qic_engine *e, void (*done)(void *arg), void *arg)
 	uv_close((uv_handle_t *)&e->rescan, handle_closed);
 	uv_close((uv_handle_t *)&e->durable, handle_closed);
 	uv_close((uv_handle_t *)&e->drop, handle_closed);
-	stop_count += 4;
+	uv_close((uv_handle_t *)&e->hold, handle_closed);
+	stop_count += 5;
 	durable_cb(&e->durable);
 	if (e->quic != NULL)
 		qs_quic_client_close(e->quic, done, arg);
@@ -1274,6 +1377,13 @@ void qic_engine_free(struct qic_engine *e)
 		e->flying = d->next;
 		qs_free(d->path);
 		qs_free(d);
+	}
+	while (e->held != NULL) {
+		/* Not proposed: the next start's scan finds them deleted. */
+		struct held_removal *h = e->held;
+		e->held = h->next;
+		qs_free(h->path);
+		qs_free(h);
 	}
 	while (e->roots != NULL) {
 		struct qic_root *r = e->roots;

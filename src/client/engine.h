@@ -61,6 +61,7 @@ struct qic_root {
 	bool confirmed; /* the user confirmed: the next scan skips the deletion guard */
 	char pause_reason[256];
 	struct qic_transfers up, down; /* proposals sending chunks, files being received */
+	struct qic_deleter *deletes;   /* delete.c: subtree deletes in flight */
 	struct qic_root *next;
 };
 
@@ -88,6 +89,11 @@ int qic_root_forget(struct qic_engine *e, uint64_t root_id);
 /* Batched durability of received files: if any is pending, sync_fn(arg) syncs the disks,
  * then those entries are marked durable. */
 int qic_index_sync_batch(struct qic_engine *e, int (*sync_fn)(void *arg), void *arg);
+/* Calls fn for every entry not yet durable (a received file whose batch was not synced when
+ * the daemon stopped), all roots, by root and path; fn must not change the index. */
+typedef int (*qic_pending_fn)(void *arg, uint64_t root_id, const char *path,
+			      const struct qic_entry *e);
+int qic_index_each_pending(struct qic_engine *e, qic_pending_fn fn, void *arg);
 /* Commits the batch of index writes (also done by qic_index_sync_batch). */
 int qic_index_flush(struct qic_engine *e);
 /* Opens / closes the index in the state directory. */
@@ -126,6 +132,18 @@ int qic_move_record(struct qic_root *r, const char *from, const char *to,
 void qic_root_full_scan(struct qic_root *r);
 void qic_root_scan_below(struct qic_root *r, const char *path);
 
+/* Subtree deletes (delete.c; docs/client.md, "subtree deletes"). The watcher reported path
+ * removed: true when that is taken care of by one deletion of the highest directory above
+ * (or at) path that is gone, proposed now or already in flight (the caller then does
+ * nothing more); false: the caller handles path as a change. conn NULL: not connected.
+ * *refused (caller-owned, NULL at first; free with qs_free) remembers the last directory
+ * that could not be deleted whole, so a batch of removals below it asks only once. */
+bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *path, bool is_dir,
+			char **refused);
+/* Whether a subtree delete in flight covers path (at or below its directory). */
+bool qic_delete_covers(struct qic_root *r, const char *path);
+/* Drops the queued (not yet started) changes at or below dir (engine.c). */
+void qic_unqueue_below(struct qic_root *r, const char *dir);
 /* A directory deleted on the server still holds entries here: remove it once they are gone. */
 void qic_defer_rmdir(struct qic_root *r, const char *path);
 

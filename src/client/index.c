@@ -207,6 +207,29 @@ static int paths_add(void *arg, const char *path, const struct qic_entry *e)
 	return rc;
 }
 
+struct pending_ctx {
+	qic_pending_fn fn;
+	void *arg;
+};
+
+static int pending_one(void *arg, uint64_t root_id, const struct qs_path *path,
+		       const struct qs_index_entry *ie)
+{
+	struct pending_ctx *c = arg;
+	struct qic_entry e;
+	int rc = from_index(ie, &e);
+	if (rc == 0)
+		rc = c->fn(c->arg, root_id, path->str, &e);
+	qic_entry_release(&e);
+	return rc;
+}
+
+int qic_index_each_pending(struct qic_engine *e, qic_pending_fn fn, void *arg)
+{
+	struct pending_ctx c = {fn, arg};
+	return qs_index_not_durable(ix_of(e), pending_one, &c);
+}
+
 int qic_index_move(struct qic_root *r, const char *from, const char *to)
 {
 	struct qs_path pf, pt;

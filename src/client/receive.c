@@ -684,6 +684,71 @@ static int start_file(struct recv *v, const Quics__FileState *st)
 	return rc;
 }
 
+/* ---- subtree deletes (docs/client.md, "subtree deletes") ---- */
+
+/* One path of an announced subtree delete: removed when the local copy is what the index
+ * says (a directory once empty, else when its entries are gone), then recorded as deleted at
+ * version; a local change is kept and proposed; a path the index does not know, or holds as
+ * a conflict, is left alone. */
+static void delete_one(struct qic_root *r, const char *path, uint64_t version)
+{
+	struct qic_entry e;
+	if (qic_index_get(r, path, &e) != 0)
+		return;
+	bool skip = e.base_version >= version || e.conflicted;
+	enum qs_kind kind = e.content.kind;
+	int dfd = -1;
+	const char *name;
+	struct stat st;
+	bool present = !skip && kind != QS_KIND_TOMBSTONE &&
+		       open_parent_of(r, path, &dfd, &name) == 0 &&
+		       fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	bool record_it = !skip;
+	if (present && kind == QS_KIND_DIR) {
+		if (unlinkat(dfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+			qic_defer_rmdir(r, path); /* what is left in it is looked at on its own */
+	} else if (present) {
+		struct qs_fingerprint fp;
+		qs_fingerprint_from_stat(&st, &fp);
+		if (!S_ISDIR(st.st_mode) && qs_fingerprint_equal(&fp, &e.fp))
+			record_it = unlinkat(dfd, name, 0) == 0 || errno == ENOENT;
+		else
+			record_it = false;
+		if (!record_it)
+			qic_mark_dirty(r, path); /* the user's change: proposed, never deleted */
+	}
+	if (dfd >= 0)
+		close(dfd);
+	qic_entry_release(&e);
+	if (record_it) {
+		memset(&e, 0, sizeof(e));
+		e.base_version = version;
+		e.content.kind = QS_KIND_TOMBSTONE;
+		e.durable = true;
+		if (qic_index_put(r, path, &e) != 0)
+			qic_mark_dirty(r, path);
+	}
+}
+
+/* The paths a MUST_SYNC's subtree delete lists (req->deleted), deepest first; path itself
+ * (listed first when it was deleted too) is left to the ordinary apply. */
+static int apply_deleted(struct recv *v, const Quics__MustSyncRequest *req)
+{
+	size_t tlen = strlen(v->path);
+	for (size_t i = 0; i < req->n_deleted; i++) {
+		const char *p = req->deleted[i]->path;
+		if (qs_path_check(p, strlen(p)) != 0 || strncmp(p, v->path, tlen) != 0 ||
+		    (p[tlen] != '\0' && p[tlen] != '/') || req->deleted[i]->version == 0)
+			return QS_EPROTO;
+	}
+	for (size_t i = req->n_deleted; i-- > 0;)
+		if (strcmp(req->deleted[i]->path, v->path) != 0)
+			delete_one(v->r, req->deleted[i]->path, req->deleted[i]->version);
+	qs_info("client", "event=delete_tree_applied dir=\"%s\" paths=%zu", v->path,
+		req->n_deleted);
+	return 0;
+}
+
 /* ---- the transaction ---- */
 
 /* Whether the path changed under this transfer because another push of it was installed
@@ -765,6 +830,9 @@ static int on_request(struct recv *v, const struct push_req *req)
 	if (rc == 0 && v->kind == QS_KIND_FILE)
 		rc = qs_filestate_manifest(st, &v->m);
 	if (rc != 0)
+		return rc;
+	if (req->must != NULL && req->must->n_deleted > 0 &&
+	    (rc = apply_deleted(v, req->must)) != 0)
 		return rc;
 	v->have_entry = qic_index_get(v->r, v->path, &v->entry) == 0;
 	if (v->have_entry && v->entry.base_version >= v->version &&

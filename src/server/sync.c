@@ -28,6 +28,7 @@ struct qis_move {
 	uint64_t *versions;
 	uint8_t (*hashes)[QS_SHA256_LEN];
 	size_t n, cap;
+	bool is_delete; /* a subtree delete: the list is announced as MustSyncRequest.deleted */
 };
 
 static void move_release(struct qis_move *mv)
@@ -47,6 +48,8 @@ static int push_move(struct qis_session *s, uint64_t root_id, const char *path,
 static int psync_move_request(struct psync *p, const Quics__PleaseSyncRequest *req);
 static int psync_move_collect(struct psync *p);
 static void psync_move_finish(struct psync *p, const struct qs_meta_result *res);
+static int psync_delete_request(struct psync *p, const Quics__PleaseSyncRequest *req);
+static void psync_delete_finish(struct psync *p, const struct qs_meta_result *res);
 
 /* Group commit (DESIGN.md section 5): proposals whose chunks are in arrive within a
  * millisecond of each other are applied in one SQLite transaction after one sync of the chunk
@@ -142,6 +145,8 @@ struct psync {
 	bool queued; /* waiting in the group; freed by the flush */
 	struct psync *next_queued;
 	struct qis_move move; /* a move: move.from set */
+	struct qis_move del;  /* a subtree delete (del.is_delete): the paths the client agreed */
+	bool *del_done;       /* per del path: it got a tombstone */
 };
 
 static void psync_free(struct psync *p)
@@ -154,6 +159,8 @@ static void psync_free(struct psync *p)
 	qs_buf_release(&p->enc);
 	qs_chunk_rx_release(&p->rx);
 	move_release(&p->move);
+	move_release(&p->del);
+	qs_free(p->del_done);
 	qs_free(p);
 }
 
@@ -216,6 +223,17 @@ static void psync_fill_cmd(const struct psync *p, struct qs_meta_cmd *cmd)
 		cmd->u.move.to_base_version = p->base_version;
 		cmd->u.move.content = p->content;
 	}
+	if (p->del.is_delete) {
+		memset(&cmd->u, 0, sizeof(cmd->u));
+		cmd->type = QS_CMD_DELETE_TREE;
+		cmd->u.delete_tree.root_id = p->root_id;
+		cmd->u.delete_tree.path = p->path;
+		cmd->u.delete_tree.base_version = p->base_version;
+		cmd->u.delete_tree.paths = (const char *const *)p->del.paths;
+		cmd->u.delete_tree.versions = p->del.versions;
+		cmd->u.delete_tree.n = p->del.n;
+		cmd->u.delete_tree.deleted = p->del_done;
+	}
 }
 
 /* Answers a flushed proposal and tells the other clients (tx NULL: the client left). */
@@ -223,6 +241,10 @@ static void psync_finish(struct psync *p, int rc, const struct qs_meta_result *r
 {
 	if (p->move.from != NULL && rc == 0) {
 		psync_move_finish(p, res);
+		return;
+	}
+	if (p->del.is_delete && rc == 0) {
+		psync_delete_finish(p, res);
 		return;
 	}
 	if (p->tx != NULL) {
@@ -384,6 +406,8 @@ static int psync_request(struct psync *p, const Quics__PleaseSyncRequest *req)
 		return QS_ENOMEM;
 	if (req->moved_from[0] != '\0')
 		return psync_move_request(p, req);
+	if (req->with_below)
+		return psync_delete_request(p, req);
 	const Quics__FileState *st = req->state;
 	p->kind = (enum qs_kind)qs_filestate_kind(st->kind);
 	p->mode = st->mode;
@@ -592,10 +616,15 @@ static int must_first(struct qs_tx *tx, const Quics__FileState *st, void *arg)
 		int rc = move_entries(mf->mv, &es, &ps);
 		if (rc != 0)
 			return rc;
-		req.moved_from = mf->mv->from;
-		req.moved_from_version = mf->mv->from_version + 1;
-		req.n_moved = mf->mv->n;
-		req.moved = ps;
+		if (mf->mv->is_delete) {
+			req.n_deleted = mf->mv->n;
+			req.deleted = ps;
+		} else {
+			req.moved_from = mf->mv->from;
+			req.moved_from_version = mf->mv->from_version + 1;
+			req.n_moved = mf->mv->n;
+			req.moved = ps;
+		}
 	}
 	int rc = qs_tx_send_pb(tx, &req.base);
 	qs_free(es);
@@ -759,6 +788,104 @@ static void psync_move_finish(struct psync *p, const struct qs_meta_result *res)
 			qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
 				(unsigned long long)s->client_id, p->path, qs_strerror(rc));
 	}
+}
+
+/* ---- subtree deletes (PLEASE_SYNC with with_below; docs/wire.md, "subtree deletes") ---- */
+
+/* The directory's deletion with the paths below it the client agreed; decided by the
+ * DELETE_TREE command in the group commit. The early check spares the group a proposal
+ * whose directory changed already (ERROR_STALE: the client deletes path by path). */
+static int psync_delete_request(struct psync *p, const Quics__PleaseSyncRequest *req)
+{
+	struct qis_daemon *d = p->s->d;
+	p->kind = (enum qs_kind)qs_filestate_kind(req->state->kind);
+	if (p->kind != QS_KIND_TOMBSTONE)
+		return QS_EINVAL;
+	if (req->n_below > QS_META_MOVE_MAX)
+		return QS_E2BIG;
+	p->content.kind = QS_KIND_TOMBSTONE;
+	p->del.is_delete = true;
+	p->del_done = qs_calloc(req->n_below + 1, sizeof(*p->del_done));
+	if (p->del_done == NULL)
+		return QS_ENOMEM;
+	for (size_t i = 0; i < req->n_below; i++) {
+		const Quics__ScanEntry *b = req->below[i];
+		int rc = qs_path_check(b->path, strlen(b->path));
+		if (rc != 0)
+			return rc;
+		struct qs_meta_version_info v = {.path = b->path, .version = b->version};
+		memcpy(v.content.hash, b->hash.data, QS_SHA256_LEN);
+		rc = move_add(&p->del, &v);
+		if (rc != 0)
+			return rc;
+	}
+	struct qs_version_entry cur;
+	int rc = qs_meta_entry(d->meta, p->root_id, p->path, &cur, NULL, NULL);
+	if (rc != 0)
+		return rc;
+	if (cur.content.kind != QS_KIND_DIR || cur.version != p->base_version)
+		return QS_ECONFLICT;
+	psync_commit(p);
+	return 0;
+}
+
+/* Answers the client with every path that got a tombstone (the directory first, if it did)
+ * and tells the other clients with one MUST_SYNC for the directory. */
+static void psync_delete_finish(struct psync *p, const struct qs_meta_result *res)
+{
+	struct qis_move gone = {.is_delete = true};
+	struct qs_meta_version_info v;
+	memset(&v, 0, sizeof(v));
+	v.content.kind = QS_KIND_TOMBSTONE;
+	int rc = 0;
+	if (res->decision.verdict == QS_VERDICT_FAST_FORWARD) {
+		v.path = p->path;
+		v.version = res->decision.version;
+		rc = move_add(&gone, &v);
+	}
+	for (size_t i = 0; rc == 0 && i < p->del.n; i++) {
+		if (!p->del_done[i])
+			continue;
+		v.path = p->del.paths[i];
+		v.version = p->del.versions[i] + 1;
+		rc = move_add(&gone, &v);
+	}
+	if (p->tx != NULL) {
+		Quics__PleaseSyncResponse resp = QUICS__PLEASE_SYNC_RESPONSE__INIT;
+		Quics__PleaseSyncResponse__Accepted acc =
+			QUICS__PLEASE_SYNC_RESPONSE__ACCEPTED__INIT;
+		Quics__ScanEntry *es = NULL, **ps = NULL;
+		p->done = false;
+		if (rc == 0)
+			rc = move_entries(&gone, &es, &ps);
+		if (rc == 0) {
+			acc.version = res->decision.version;
+			acc.n_deleted = gone.n;
+			acc.deleted = ps;
+			resp.result_case = QUICS__PLEASE_SYNC_RESPONSE__RESULT_ACCEPTED;
+			resp.accepted = &acc;
+			psync_reply(p, &resp);
+		} else {
+			psync_error(p, rc, "cannot list the deleted paths");
+		}
+		qs_free(es);
+		qs_free(ps);
+	}
+	struct qis_daemon *d = p->s->d;
+	qs_info("server",
+		"event=delete_tree client=%llu root=%llu path=\"%s\" listed=%zu deleted=%zu",
+		(unsigned long long)p->client_id, (unsigned long long)p->root_id, p->path, p->del.n,
+		gone.n);
+	for (struct qis_session *s = d->sessions; rc == 0 && gone.n > 0 && s != NULL; s = s->next) {
+		if (s->client_id == 0 || s->client_id == p->client_id ||
+		    !qs_meta_is_member(d->meta, s->client_id, p->root_id))
+			continue;
+		int prc = push_move(s, p->root_id, p->path, &gone);
+		if (prc != 0)
+			qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
+				(unsigned long long)s->client_id, p->path, qs_strerror(prc));
+	}
+	move_release(&gone);
 }
 
 /* ---- FULL_SCAN -------------------------------------------------------------------------- */

@@ -1242,6 +1242,136 @@ static int apply_move(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_
 	return rc;
 }
 
+/* ---- DELETE_TREE ---- */
+
+/* Whether anything live is strictly below dir. */
+static int live_below(struct qs_meta *m, uint64_t root_id, const char *dir, bool *out)
+{
+	size_t dlen = strlen(dir);
+	char *lo = qs_malloc(dlen + 2), *hi = qs_malloc(dlen + 2);
+	sqlite3_stmt *s = NULL;
+	int rc = !lo || !hi ? QS_ENOMEM : 0;
+	if (!rc) {
+		memcpy(lo, dir, dlen);
+		memcpy(hi, dir, dlen);
+		lo[dlen] = '/';
+		hi[dlen] = '0'; /* '/' + 1 */
+		lo[dlen + 1] = hi[dlen + 1] = '\0';
+		rc = prepare_once(
+			m,
+			"SELECT 1 FROM entries WHERE root = ?1 AND path > ?2 AND path < ?3"
+			" AND kind != 0 LIMIT 1",
+			&s);
+	}
+	if (!rc) {
+		sqlite3_bind_int64(s, 1, (int64_t)root_id);
+		sqlite3_bind_text(s, 2, lo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, hi, -1, SQLITE_STATIC);
+		int step = sqlite3_step(s);
+		if (step == SQLITE_ROW || step == SQLITE_DONE)
+			*out = step == SQLITE_ROW;
+		else
+			rc = sql_err(m, step, "live below");
+	}
+	sqlite3_finalize(s);
+	qs_free(lo);
+	qs_free(hi);
+	return rc;
+}
+
+static bool delete_tree_valid(const struct qs_meta_cmd *c)
+{
+	const char *dir = c->u.delete_tree.path;
+	if (!dir || qs_path_check(dir, strnlen(dir, QS_PATH_MAX + 1)) != 0 ||
+	    (c->u.delete_tree.n > 0 &&
+	     (!c->u.delete_tree.paths || !c->u.delete_tree.versions || !c->u.delete_tree.deleted)))
+		return false;
+	for (size_t i = 0; i < c->u.delete_tree.n; i++) {
+		const char *p = c->u.delete_tree.paths[i];
+		if (!p || qs_path_check(p, strnlen(p, QS_PATH_MAX + 1)) != 0 ||
+		    !path_below(dir, p) || (i > 0 && strcmp(c->u.delete_tree.paths[i - 1], p) >= 0))
+			return false;
+	}
+	return true;
+}
+
+/* Tombstones path at version + 1 when its current entry is live at version (a directory
+ * only when nothing live is left below it); *done tells whether it did. */
+static int tombstone_if_at(struct qs_meta *m, const struct qs_meta_cmd *t, const char *path,
+			   uint64_t version, bool *done)
+{
+	struct qs_version_entry cur;
+	*done = false;
+	int rc = entry_head(m, t->u.move.root_id, path, &cur);
+	if (rc || cur.version != version || cur.content.kind == QS_KIND_TOMBSTONE ||
+	    version >= (uint64_t)INT64_MAX)
+		return rc;
+	bool busy = false;
+	if (cur.content.kind == QS_KIND_DIR)
+		rc = live_below(m, t->u.move.root_id, path, &busy);
+	if (rc || busy)
+		return rc;
+	struct qs_meta_file tomb;
+	memset(&tomb, 0, sizeof(tomb));
+	tomb.content.kind = QS_KIND_TOMBSTONE;
+	rc = row_store(m, t, path, version + 1, &tomb, QS_OP_DELETE);
+	*done = rc == 0;
+	return rc;
+}
+
+static int apply_delete_tree(struct qs_meta *m, const struct qs_meta_cmd *c,
+			     struct qs_meta_result *r)
+{
+	uint64_t root_id = c->u.delete_tree.root_id;
+	bool member = false;
+	int rc = client_and_root(m, c->client_id, root_id);
+	if (!rc)
+		rc = member_check(m, c->client_id, root_id, &member);
+	if (rc)
+		return rc;
+	if (!member)
+		return QS_EACCES;
+	if (!delete_tree_valid(c))
+		return QS_EINVAL;
+	size_t n = c->u.delete_tree.n;
+	if (n > QS_META_MOVE_MAX)
+		return QS_E2BIG;
+	struct qs_version_entry dir;
+	rc = entry_head(m, root_id, c->u.delete_tree.path, &dir);
+	if (rc)
+		return rc;
+	if (dir.content.kind != QS_KIND_DIR || dir.version != c->u.delete_tree.base_version)
+		return QS_ECONFLICT;
+	/* row_store takes the root from a move command: one carrying only what it reads. */
+	struct qs_meta_cmd t;
+	memset(&t, 0, sizeof(t));
+	t.type = QS_CMD_MOVE;
+	t.client_id = c->client_id;
+	t.now_unix_ms = c->now_unix_ms;
+	t.u.move.root_id = root_id;
+	bool *deleted = n > 0 ? qs_calloc(n, sizeof(*deleted)) : NULL;
+	if (n > 0 && !deleted)
+		return QS_ENOMEM;
+	/* Deepest first (reverse byte order puts a directory after what is below it). */
+	for (size_t i = n; !rc && i-- > 0;)
+		rc = tombstone_if_at(m, &t, c->u.delete_tree.paths[i], c->u.delete_tree.versions[i],
+				     &deleted[i]);
+	bool gone = false;
+	if (!rc)
+		rc = tombstone_if_at(m, &t, c->u.delete_tree.path, dir.version, &gone);
+	struct qs_decision d = {gone ? QS_VERDICT_FAST_FORWARD : QS_VERDICT_SAME, QS_CONFLICT_NONE,
+				gone ? dir.version + 1 : dir.version};
+	if (!rc)
+		rc = command_log(m, c, c->client_id, root_id, c->u.delete_tree.path, d.version);
+	if (!rc) {
+		if (n > 0)
+			memcpy(c->u.delete_tree.deleted, deleted, n * sizeof(*deleted));
+		r->decision = d;
+	}
+	qs_free(deleted);
+	return rc;
+}
+
 static int apply_command(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_meta_result *r)
 {
 	switch (c->type) {
@@ -1255,6 +1385,7 @@ static int apply_command(struct qs_meta *m, const struct qs_meta_cmd *c, struct 
 	case QS_CMD_PRUNE: return apply_prune(m, c, r);
 	case QS_CMD_RESOLVE_CONFLICT: return apply_resolve(m, c, r);
 	case QS_CMD_MOVE: return apply_move(m, c, r);
+	case QS_CMD_DELETE_TREE: return apply_delete_tree(m, c, r);
 	default: return QS_EINVAL;
 	}
 }

@@ -36,6 +36,7 @@ enum qs_meta_cmd_type {
 	QS_CMD_MOVE = 8,     /* a path (a directory with everything below it) takes a new name */
 	QS_CMD_ROLLBACK = 9, /* an old version's content becomes the path's new version */
 	QS_CMD_PRUNE = 10,   /* retention: delete versions the policy no longer keeps */
+	QS_CMD_DELETE_TREE = 11, /* a directory deleted with what the client knew below it */
 };
 
 /* A move applies to at most this many paths (the directory and everything below it), whose
@@ -129,6 +130,24 @@ struct qs_meta_cmd {
 			uint32_t keep_versions;
 			uint32_t keep_days;
 		} prune;
+		/* "path was deleted with everything below it": path's current entry must be a
+		 * directory at base_version (else QS_ECONFLICT, nothing changes). Each of the n
+		 * paths below it (strictly below, in strictly increasing byte order, at most
+		 * QS_META_MOVE_MAX) whose current entry is live at versions[i] gets a tombstone
+		 * at versions[i] + 1 and deleted[i] = true (a directory only once nothing live
+		 * is left below it); every other path stays as it is (deleted[i] = false): a
+		 * change the client did not see is never deleted. path itself gets a tombstone
+		 * once nothing live is left below it. deleted (n flags, caller-owned) is written
+		 * only on success. */
+		struct {
+			uint64_t root_id;
+			const char *path;         /* borrowed, validated (base/path.h) */
+			uint64_t base_version;    /* path's version the client agreed */
+			const char *const *paths; /* borrowed */
+			const uint64_t *versions; /* the versions the client agreed */
+			size_t n;
+			bool *deleted;
+		} delete_tree;
 	} u;
 };
 
@@ -138,7 +157,9 @@ struct qs_meta_result {
 					RESOLVE_CONFLICT: the new version;
 					MOVE: fast-forward and to's new version;
 					ROLLBACK: FAST_FORWARD and the new version, or SAME and
-					the current version when it is the one asked for */
+					the current version when it is the one asked for;
+					DELETE_TREE: fast-forward and path's tombstone
+					version, or SAME and its version when it stays */
 	/* PUT_VERSION with a CONFLICT verdict: the candidate that now holds the proposal (the
 	 * client's earlier candidate for the path, updated, or a new one). */
 	uint64_t candidate_id;
@@ -167,6 +188,9 @@ int qs_meta_schema_version(struct qs_meta *m);
  * not a fast-forward, or a live entry is below to), QS_E2BIG (more than QS_META_MOVE_MAX
  * paths or QS_META_MOVE_MAX_PATH_BYTES of new names), QS_EPATH_TOO_LONG (a new name would
  * pass QS_PATH_MAX) and QS_EINVAL (from equals to, or one is inside the other).
+ * DELETE_TREE also fails with QS_ECONFLICT (path is not a directory at base_version),
+ * QS_E2BIG (more than QS_META_MOVE_MAX paths) and QS_EINVAL (a path not strictly below path,
+ * or out of order).
  * JOIN_ROOT of a member and LEAVE_ROOT of a non-member succeed and change nothing (retries
  * get the same answer); the root password is checked by the caller before JOIN_ROOT.
  * Commands that changed something are appended to the commands log (docs/store.md). */

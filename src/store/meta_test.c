@@ -1719,6 +1719,105 @@ static void test_move_too_many(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE path >= 'small'"), 0);
 }
 
+static struct qs_meta_cmd cmd_delete_tree(uint64_t client, uint64_t root, const char *dir,
+					  uint64_t base, const char *const *paths,
+					  const uint64_t *versions, size_t n, bool *deleted)
+{
+	struct qs_meta_cmd c;
+	memset(&c, 0, sizeof(c));
+	c.type = QS_CMD_DELETE_TREE;
+	c.now_unix_ms = 9100;
+	c.client_id = client;
+	c.u.delete_tree.root_id = root;
+	c.u.delete_tree.path = dir;
+	c.u.delete_tree.base_version = base;
+	c.u.delete_tree.paths = paths;
+	c.u.delete_tree.versions = versions;
+	c.u.delete_tree.n = n;
+	c.u.delete_tree.deleted = deleted;
+	return c;
+}
+
+/* A directory deleted with what the client knew below it: every listed path still at the
+ * listed version gets a tombstone; one changed meanwhile (d/b at 2, the client saw 1) and
+ * one the client never saw (d/new) stay live, and so do their parent directories (d/sub,
+ * d); paths beside it (d2) are untouched. Once nothing live is left, the directory goes
+ * too. A stale directory version or a malformed list changes nothing. */
+static void test_delete_tree(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	static const char *const mk[] = {"d", "d/a", "d/sub", "d/sub/b", "d/sub/c", "d2"};
+	static const enum qs_kind kinds[] = {QS_KIND_DIR,  QS_KIND_FILE, QS_KIND_DIR,
+					     QS_KIND_FILE, QS_KIND_FILE, QS_KIND_FILE};
+	for (size_t i = 0; i < 6; i++) {
+		struct qs_meta_cmd c = cmd_put(client, root, mk[i], 0, kinds[i], (uint8_t)(i + 1));
+		put_ok(f->m, &c);
+	}
+	struct qs_meta_cmd c = cmd_put(client, root, "d/sub/b", 1, QS_KIND_FILE, 9);
+	put_ok(f->m, &c); /* another client's edit: d/sub/b at 2 */
+
+	static const char *const below[] = {"d/a", "d/sub", "d/sub/b", "d/sub/c"};
+	static const uint64_t seen[] = {1, 1, 1, 1};
+	bool del[4];
+	struct qs_meta_result r;
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	snapshot(f->path, before);
+	c = cmd_delete_tree(client, root, "d", 2, below, seen, 4, del); /* d is at 1 */
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_delete_tree(client, root, "d/a", 1, below, seen, 0, del); /* a file */
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	static const char *const unordered[] = {"d/sub", "d/a"};
+	c = cmd_delete_tree(client, root, "d", 1, unordered, seen, 2, del);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	static const char *const outside[] = {"d2"};
+	c = cmd_delete_tree(client, root, "d", 1, outside, seen, 1, del);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EINVAL);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+
+	memset(del, 0x7f, sizeof(del));
+	c = cmd_delete_tree(client, root, "d", 1, below, seen, 4, del);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_SAME); /* d/sub/b keeps d */
+	assert_int_equal(r.decision.version, 1);
+	assert_true(del[0] && !del[1] && !del[2] && del[3]);
+	assert_entry(f->m, root, "d", 1, QS_KIND_DIR);
+	assert_entry(f->m, root, "d/a", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/sub", 1, QS_KIND_DIR);
+	assert_entry(f->m, root, "d/sub/b", 2, QS_KIND_FILE);
+	assert_entry(f->m, root, "d/sub/c", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d2", 1, QS_KIND_FILE);
+
+	/* The client saw the edit now; a file it never saw appears meanwhile and stays. */
+	c = cmd_put(client, root, "d/new", 0, QS_KIND_FILE, 7);
+	put_ok(f->m, &c);
+	static const char *const below2[] = {"d/sub", "d/sub/b"};
+	static const uint64_t seen2[] = {1, 2};
+	c = cmd_delete_tree(client, root, "d", 1, below2, seen2, 2, del);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_true(del[0] && del[1]);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_SAME);
+	assert_entry(f->m, root, "d/sub", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/sub/b", 3, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/new", 1, QS_KIND_FILE);
+
+	static const char *const below3[] = {"d/new"};
+	int64_t commands = raw_int(f->path, "SELECT count(*) FROM commands");
+	c = cmd_delete_tree(client, root, "d", 1, below3, seen, 1, del);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_FAST_FORWARD);
+	assert_int_equal(r.decision.version, 2);
+	assert_true(del[0]);
+	assert_entry(f->m, root, "d", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/new", 2, QS_KIND_TOMBSTONE);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM commands"), commands + 1);
+	/* A deleted directory is not a directory any more. */
+	c = cmd_delete_tree(client, root, "d", 2, NULL, NULL, 0, NULL);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1756,6 +1855,7 @@ int main(void)
 		T(test_prune),
 		T(test_move),
 		T(test_move_too_many),
+		T(test_delete_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -359,7 +359,7 @@ def test_move():
     print("move: converged")
 
 
-def test_repair():
+def test_need_content():
     # NEED_CONTENT: the server's chunk store loses the chunks of a file (deleted objects);
     # a client that joins later still gets the file: the server asks the clients that have
     # it, stores their verified chunks and pushes again.
@@ -395,13 +395,166 @@ def test_repair():
     log = open(os.path.join(tmp, "server-%d.log" % (procs.index(srv2)))).read()
     if "event=need_content_done" not in log:
         fail("the server did not ask the clients for its lost chunks")
-    print("repair: %d lost chunk objects restored from the clients" % lost)
+    print("need_content: %d lost chunk objects restored from the clients" % lost)
+def conflicts(c):
+    return json.loads(c.qic("conflict", "list", "--json").stdout)["conflicts"]
+
+
+def server_log():
+    return "".join(open(os.path.join(tmp, n)).read() for n in os.listdir(tmp)
+                   if n.startswith("server-"))
+
+
+def test_delete():
+    srv, port, fpr, cs = setup(3)
+    a, b, c = cs
+    files = {"docs/f%03d.txt" % i: os.urandom(512) for i in range(300)}
+    files.update({"docs/sub/g%02d.txt" % i: os.urandom(256) for i in range(20)})
+    files.update({"work/w%03d.txt" % i: os.urandom(300) for i in range(100)})
+    files.update({"out/o%03d.txt" % i: os.urandom(100) for i in range(200)})
+    files.update({"work2/w%03d.txt" % i: os.urandom(300) for i in range(100)})
+    files["keep/k.txt"] = b"beside the deleted directories\n"
+    for rel, data in files.items():
+        write(os.path.join(a.dir, rel), data)
+    converge(cs, timeout=120, expect=lambda t: all(k in t for k in files))
+
+    # A directory moved out of the root (the watcher reports only the directory) is one
+    # subtree delete: no path below it is deleted on its own.
+    def split(d):
+        log = server_log()
+        m = re.findall(r'event=delete_tree client=\d+ root=\d+ path="%s" listed=(\d+) '
+                       r'deleted=(\d+)' % d, log)
+        per_file = len(re.findall(r'event=version [^\n]*path="%s/[^"]*" version=[2-9]' % d,
+                                  log))
+        return m, per_file
+    shutil.move(os.path.join(a.dir, "out"), os.path.join(tmp, "out-moved"))
+    converge(cs, timeout=60, expect=lambda t: not any(k.startswith("out") for k in t))
+    m, per_file = split("out")
+    if not m or m[-1] != ("200", "201") or per_file != 0:
+        fail("moving out a directory of 200 files: subtree deletes %s, %d one by one"
+             % (m, per_file))
+
+    # rm -rf reports every file first, then the directory: the removals are held until the
+    # watcher is quiet, so (timing permitting) most travel with the directory's deletion.
+    shutil.rmtree(os.path.join(a.dir, "docs"))
+    converge(cs, timeout=60,
+             expect=lambda t: not any(k.startswith("docs") for k in t) and "keep/k.txt" in t)
+    m, per_file = split("docs")
+    if not m:
+        fail("no subtree delete of docs on the server")
+    print("delete: rm -rf: subtree delete listed=%s deleted=%s; %d paths deleted one by one"
+          % (m[-1][0], m[-1][1], per_file))
+
+    # C edits a file in work while stopped, A deletes work meanwhile: once C is back, its
+    # edit is a conflict candidate on the server (the file was deleted after the version C
+    # edited), C keeps its file, the rest of work is gone everywhere.
+    edited = b"edited on C while A deleted the directory\n"
+    c.stop()
+    write(os.path.join(c.dir, "work/w007.txt"), edited)
+    shutil.rmtree(os.path.join(a.dir, "work"))
+    converge([a, b], timeout=60,
+             expect=lambda t: not any(k == "work" or k.startswith("work/") for k in t))
+    c.start()
+    wait_survived(cs, "work", "work/w007.txt", edited, ("candidate",))
+
+    # The same while C runs: whichever comes first, the edit survives as the current version,
+    # as C's conflict candidate, or (if it reached A before A's rm -rf removed it) as a
+    # version in the server's history.
+    edited = b"edited on C at the moment A deleted the directory\n"
+    write(os.path.join(c.dir, "work2/w050.txt"), edited)
+    shutil.rmtree(os.path.join(a.dir, "work2"))
+    how = wait_survived(cs, "work2", "work2/w050.txt", edited,
+                        ("version", "candidate", "history"))
+    print("delete: the concurrent edit survived as " + how)
+    if "keep/k.txt" not in tree(b.dir):
+        fail("a path beside the deleted directories was lost")
+
+
+def history_sizes(rel):
+    r = subprocess.run([QIS, "show", "history", "--root", "shared", "--path", rel, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    if r.returncode != 0:
+        return []
+    return [v.get("size") for v in json.loads(r.stdout)["versions"]]
+
+
+def wait_survived(cs, d, rel, edited, ways, timeout=60):
+    """Waits until everything of directory d but rel is gone on every client and the edit
+    of rel by cs[2] survives in one of ways: "version" (the server's current version: cs[1]
+    has it), "candidate" (cs[2]'s conflict candidate; cs[2] keeps its file) or "history"
+    (a version of the path on the server). Returns the way."""
+    a, b, c = cs
+    deadline = time.time() + timeout
+    while True:
+        ts = [tree(x.dir) for x in cs]
+        gone = not any(k.startswith(d + "/") and k != rel for t in ts for k in t)
+        kept_c = ts[2].get(rel, ("", 0, ""))[2] == sha(edited)
+        how = None
+        if "version" in ways and gone and ts[1].get(rel, ("", 0, ""))[2] == sha(edited):
+            how = "the current version"
+        elif "candidate" in ways and gone and kept_c and any(
+                x["path"] == rel and any(k["size"] == len(edited) for k in x["candidates"])
+                for x in conflicts(c)):
+            how = "a conflict candidate"
+        elif "history" in ways and gone and rel not in ts[2] and \
+                len(edited) in history_sizes(rel):
+            how = "a version in the history"
+        if how is not None:
+            return how
+        if time.time() > deadline:
+            fail("%s: gone=%s, C has the edit=%s, trees: %s" %
+                 (rel, gone, kept_c, [sorted(k for k in t if k.startswith(d)) for t in ts]))
+        time.sleep(0.2)
+
+
+def test_repair():
+    # Files received but not yet durable when a client stops uncleanly are verified at its
+    # next start: a damaged one (corrupted, truncated) or a lost one is fetched again, an
+    # intact one stays, and none is ever proposed to the server as a change. The unclean
+    # stop is simulated: the stopped client's index marks the entries pending again.
+    import sqlite3
+    srv, port, fpr, cs = setup(2)
+    a, b = cs
+    files = {"r/corrupt.bin": os.urandom(200 << 10), "r/short.txt": b"short file\n" * 50,
+             "r/lost.txt": b"lost before the rename reached the disk\n",
+             "r/intact.txt": b"intact\n"}
+    for rel, data in files.items():
+        write(os.path.join(a.dir, rel), data)
+    converge(cs, timeout=60, expect=lambda t: all(k in t for k in files))
+    b.stop()
+    db = sqlite3.connect(os.path.join(b.home, "data", "quics", "index.db"))
+    n = db.execute("UPDATE entries SET pending_seq = 7 WHERE path LIKE 'r/%'").rowcount
+    db.commit()
+    db.close()
+    if n != 4:
+        fail("expected 4 index entries under r/, updated %d" % n)
+    with open(os.path.join(b.dir, "r/corrupt.bin"), "r+b") as f:
+        f.seek(100 << 10)
+        f.write(b"\0" * 4096)
+    os.truncate(os.path.join(b.dir, "r/short.txt"), 10)
+    os.unlink(os.path.join(b.dir, "r/lost.txt"))
+    intact_ino = os.stat(os.path.join(b.dir, "r/intact.txt")).st_ino
+    versions = len(re.findall(r"event=version ", server_log()))
+    b.start()
+    t = converge(cs, timeout=60, expect=lambda t: all(
+        t.get(k, ("", 0, ""))[2] == sha(d) for k, d in files.items()))
+    log = open(os.path.join(tmp, "c1.log")).read()
+    if "event=verified_not_durable files=4 repaired=3" not in log:
+        fail("B did not report verifying 4 files and repairing 3")
+    if len(re.findall(r"event=version ", server_log())) != versions or \
+            "event=conflict" in server_log():
+        fail("a damaged file reached the server as a change")
+    if os.stat(os.path.join(b.dir, "r/intact.txt")).st_ino != intact_ino:
+        fail("the intact file was replaced")
+    print("repair: 3 damaged files fetched again, the intact one kept, nothing proposed")
 
 
 def main():
     try:
         {"basic": test_basic, "offline": test_offline, "restart": test_restart,
-         "crash": test_crash, "guard": test_guard, "repair": test_repair, "move": test_move}[TEST]()
+         "crash": test_crash, "guard": test_guard, "move": test_move,
+         "delete": test_delete, "repair": test_repair,
+         "need_content": test_need_content}[TEST]()
         print("PASS", TEST)
     finally:
         for p in procs:
