@@ -349,9 +349,25 @@ def test_move():
              % (a1[0] - a0[0], b1[1] - b0[1]))
 
     # B renames the directory while A edits a file in it: nothing is lost, all converge.
+    # Depending on which reaches the server first, the edit moves along, or B's copy of the
+    # file becomes a conflict candidate (B keeps it until someone chooses): choosing the
+    # edit (or the server's version when the edit is already it) makes every client equal.
     edited = b"edited on A while B renamed the directory\n"
     write(os.path.join(a.dir, "album/f0005.txt"), edited)
     os.rename(os.path.join(b.dir, "album"), os.path.join(b.dir, "album2"))
+    deadline = time.time() + 60
+    while True:
+        trees = [tree(cl.dir) for cl in cs]
+        open_conflicts = json.loads(a.qic("conflict", "list", "--json").stdout)["conflicts"]
+        if trees[0] == trees[1] == trees[2] and not open_conflicts:
+            break
+        for con in open_conflicts:  # keep the edit if it is the candidate, else the server's
+            pick = [x["id"] for x in con["candidates"] if x["size"] == len(edited)]
+            a.qic("conflict", "choose", "--path", os.path.join(a.dir, con["path"]),
+                  "--candidate", str(pick[0] if pick else 0), check=False)
+        if time.time() > deadline:
+            fail("no convergence after B's rename and A's edit (conflicts: %s)" % open_conflicts)
+        time.sleep(0.3)
     t = converge(cs, timeout=60, expect=lambda t: "album2/f0004.txt" in t and
                  any(v[0] == "file" and v[2] == sha(edited) for v in t.values()))
     if "album/f0004.txt" in t:
