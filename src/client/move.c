@@ -3,6 +3,7 @@
  * the server accepted or announced is recorded by renaming the index subtree. A refused or
  * lost proposal falls back to what any change gets: both names are looked at again, so the
  * old one is proposed deleted and the new one created. Runs on the engine's loop. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -40,6 +41,63 @@ static bool below_or_at(const char *dir, const char *path)
 	return strncmp(dir, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The paths at or below the new name that the server's list leaves out. */
+struct unlisted {
+	const char **listed; /* sorted */
+	size_t n_listed;
+	char **v;
+	size_t n, cap;
+};
+
+static int unlisted_add(void *arg, const char *path, const struct qic_entry *e)
+{
+	(void)e;
+	struct unlisted *u = arg;
+	if (bsearch(&path, u->listed, u->n_listed, sizeof(*u->listed), cmp_str) != NULL)
+		return 0;
+	int rc = qs_array_reserve((void **)&u->v, &u->cap, u->n + 1, sizeof(*u->v));
+	if (rc == 0 && (u->v[u->n] = qs_strdup(path)) == NULL)
+		rc = QS_ENOMEM;
+	if (rc == 0)
+		u->n++;
+	return rc;
+}
+
+/* An entry the index moved that the server did not: the server held no such path below
+ * from when it moved it (chaos seed 24: a new file accepted at the old name just after the
+ * move, its answer recorded before this client took the move). Its agreed version is the
+ * old name's, so the entry goes back there; the file itself went along with the rename, so
+ * the old name is proposed deleted and the new name created, as the user would see it. */
+static int put_back(struct qic_root *r, const char *from, const char *to, const char *path)
+{
+	size_t tlen = strlen(to), flen = strlen(from);
+	size_t rest = strlen(path) - tlen;
+	char *old = qs_malloc(flen + rest + 1);
+	if (old == NULL)
+		return QS_ENOMEM;
+	memcpy(old, from, flen);
+	memcpy(old + flen, path + tlen, rest + 1);
+	struct qic_entry e;
+	int rc = qic_index_get(r, path, &e);
+	if (rc == 0) {
+		rc = qic_index_put(r, old, &e);
+		qic_entry_release(&e);
+	}
+	if (rc == 0)
+		rc = qic_index_delete(r, path);
+	if (rc == 0) {
+		qic_mark_dirty(r, old);
+		qic_mark_dirty(r, path);
+	}
+	qs_free(old);
+	return rc;
+}
+
 int qic_move_record(struct qic_root *r, const char *from, const char *to,
 		    Quics__ScanEntry *const *moved, size_t n, bool *stale)
 {
@@ -47,6 +105,22 @@ int qic_move_record(struct qic_root *r, const char *from, const char *to,
 		if (!below_or_at(to, moved[i]->path) || moved[i]->hash.len != QS_SHA256_LEN)
 			return QS_EPROTO;
 	int rc = qic_index_move(r, from, to);
+	if (rc != 0)
+		return rc;
+	struct unlisted u = {.n_listed = n};
+	u.listed = qs_calloc(n + 1, sizeof(*u.listed));
+	if (u.listed == NULL)
+		return QS_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		u.listed[i] = moved[i]->path;
+	qsort(u.listed, n, sizeof(*u.listed), cmp_str);
+	rc = qic_index_each_below(r, to, unlisted_add, &u);
+	for (size_t i = 0; rc == 0 && i < u.n; i++)
+		rc = put_back(r, from, to, u.v[i]);
+	for (size_t i = 0; i < u.n; i++)
+		qs_free(u.v[i]);
+	qs_free(u.v);
+	qs_free(u.listed);
 	if (rc != 0)
 		return rc;
 	*stale = false;

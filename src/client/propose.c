@@ -61,6 +61,23 @@ static void prop_free(struct prop *p)
 	qs_free(p);
 }
 
+/* Stats path beneath the root without following a final symlink; false if it is absent. */
+static bool stat_local(struct qic_root *r, const char *path, struct stat *st)
+{
+	const char *slash = strrchr(path, '/');
+	char *parent = slash != NULL ? qs_strndup(path, (size_t)(slash - path)) : qs_strdup(".");
+	int fd;
+	bool present = false;
+	if (parent != NULL &&
+	    qs_localfile_open(r->dir_fd, parent, O_RDONLY | O_DIRECTORY, &fd) == 0) {
+		present =
+			fstatat(fd, slash != NULL ? slash + 1 : path, st, AT_SYMLINK_NOFOLLOW) == 0;
+		close(fd);
+	}
+	qs_free(parent);
+	return present;
+}
+
 static int record_accepted(struct prop *p, uint64_t version)
 {
 	struct qic_entry e;
@@ -95,6 +112,32 @@ static int record_conflict(struct prop *p, uint64_t server_version)
 	rc = qic_index_put(p->r, p->path, &e);
 	qic_entry_release(&e);
 	return rc;
+}
+
+/* After the answer is recorded: if the local path is no longer what was proposed, it is
+ * looked at again (the engine re-proposes it once this proposal ends). A watcher event
+ * covers the user's edits, but not a path this client moved away itself: a MOVE pushed
+ * while the proposal was in flight renames the directory holding it, and the answer then
+ * records the old path as present (chaos seed 24: the file stayed indexed at the old name,
+ * never proposed deleted, and the clients never converged). */
+static void recheck_local(struct prop *p)
+{
+	struct stat st;
+	bool present = stat_local(p->r, p->path, &st);
+	bool same;
+	if (p->f.kind == QS_KIND_TOMBSTONE) {
+		same = !present;
+	} else if (!present) {
+		same = false;
+	} else if (p->f.kind == QS_KIND_DIR) {
+		same = S_ISDIR(st.st_mode);
+	} else {
+		struct qs_fingerprint now;
+		qs_fingerprint_from_stat(&st, &now);
+		same = qs_fingerprint_equal(&now, &p->f.fp);
+	}
+	if (!same)
+		qic_mark_dirty(p->r, p->path);
 }
 
 static void chunk_free(void *arg)
@@ -156,6 +199,7 @@ static uint64_t need_bytes(const struct prop *p)
 
 static int on_answer(struct prop *p, const Quics__PleaseSyncResponse *resp)
 {
+	int rc;
 	switch (resp->result_case) {
 	case QUICS__PLEASE_SYNC_RESPONSE__RESULT_NEED_CHUNKS:
 		if (p->sending || p->answered)
@@ -173,13 +217,19 @@ static int on_answer(struct prop *p, const Quics__PleaseSyncResponse *resp)
 	case QUICS__PLEASE_SYNC_RESPONSE__RESULT_ACCEPTED:
 		p->answered = true;
 		xfer_add_done(p, p->xfer_bytes - p->xfer_done); /* inline data arrived with it */
-		return record_accepted(p, resp->accepted->version);
+		rc = record_accepted(p, resp->accepted->version);
+		if (rc == 0)
+			recheck_local(p);
+		return rc;
 	case QUICS__PLEASE_SYNC_RESPONSE__RESULT_CONFLICT:
 		p->answered = true;
 		qs_warn("client", "event=conflict root=%llu path=\"%s\" server_version=%llu",
 			(unsigned long long)p->r->root_id, p->path,
 			(unsigned long long)resp->conflict->server_version);
-		return record_conflict(p, resp->conflict->server_version);
+		rc = record_conflict(p, resp->conflict->server_version);
+		if (rc == 0)
+			recheck_local(p);
+		return rc;
 	default:
 		p->answered = true;
 		qs_warn("client", "event=proposal_refused path=\"%s\" code=%d msg=\"%s\"", p->path,
@@ -252,23 +302,11 @@ static bool unchanged_by_stat(struct qic_root *r, const char *path)
 		return false;
 	bool same = false;
 	enum qs_kind k = e.conflicted ? e.candidate.kind : e.content.kind;
-	if (k == QS_KIND_FILE || k == QS_KIND_SYMLINK) {
-		const char *slash = strrchr(path, '/');
-		char *parent =
-			slash != NULL ? qs_strndup(path, (size_t)(slash - path)) : qs_strdup(".");
-		int fd;
-		if (parent != NULL &&
-		    qs_localfile_open(r->dir_fd, parent, O_RDONLY | O_DIRECTORY, &fd) == 0) {
-			struct stat st;
-			struct qs_fingerprint now;
-			if (fstatat(fd, slash != NULL ? slash + 1 : path, &st,
-				    AT_SYMLINK_NOFOLLOW) == 0) {
-				qs_fingerprint_from_stat(&st, &now);
-				same = qs_fingerprint_equal(&now, &e.fp);
-			}
-			close(fd);
-		}
-		qs_free(parent);
+	struct stat st;
+	if ((k == QS_KIND_FILE || k == QS_KIND_SYMLINK) && stat_local(r, path, &st)) {
+		struct qs_fingerprint now;
+		qs_fingerprint_from_stat(&st, &now);
+		same = qs_fingerprint_equal(&now, &e.fp);
 	}
 	qic_entry_release(&e);
 	return same;

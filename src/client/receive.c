@@ -54,6 +54,7 @@ struct recv {
 	bool writing, got_request, done;
 	bool force;      /* FORCE_SYNC: a conflict choice or a rollback */
 	bool scan_after; /* a move taken the slow way: FULL_SCAN once answered */
+	bool superseded; /* a newer version was recorded while this one was received */
 	bool resumable;  /* w is a part file: kept when the connection is lost */
 	struct qs_chunk_rx rx;
 	uint8_t *buf;       /* one chunk, for local copies */
@@ -432,9 +433,30 @@ static int copy_old(struct recv *v, const struct old_chunk *o)
 					&v->entry.fp, v->buf);
 }
 
+/* Whether the index recorded this version or a newer one of the path since this transfer
+ * started (another push of it, such as a deletion that overtook this download): installing
+ * now would bring the older content back and record it as agreed (chaos seed 24: the file
+ * stayed on this client although the server had deleted it). */
+static bool superseded(struct recv *v)
+{
+	struct qic_entry cur;
+	if (qic_index_get(v->r, v->path, &cur) != 0)
+		return false;
+	bool newer = cur.base_version >= v->version && !(v->force && cur.conflicted) &&
+		     (!v->have_entry || cur.base_version != v->entry.base_version);
+	qic_entry_release(&cur);
+	return newer;
+}
+
 static int install_file(struct recv *v)
 {
 	struct qs_fingerprint fp;
+	if (superseded(v)) {
+		qs_localfile_writer_abort(&v->w);
+		v->writing = false;
+		v->superseded = true;
+		return 0;
+	}
 	const struct qs_fingerprint *expect =
 		v->have_entry && v->entry.content.kind != QS_KIND_TOMBSTONE ? &v->entry.fp : NULL;
 	if (forced_candidate(v))
@@ -470,7 +492,10 @@ static int advance(struct recv *v)
 		return 0;
 	int rc = install_file(v);
 	if (rc == 0)
-		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED, 0, NULL);
+		send_result(v,
+			    v->superseded ? QUICS__SYNC_OUTCOME__SYNC_OUTCOME_CURRENT
+					  : QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED,
+			    0, NULL);
 	return rc;
 }
 
@@ -680,7 +705,10 @@ static int start_file(struct recv *v, const Quics__FileState *st)
 	if (rc == 0)
 		rc = install_file(v);
 	if (rc == 0)
-		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED, 0, NULL);
+		send_result(v,
+			    v->superseded ? QUICS__SYNC_OUTCOME__SYNC_OUTCOME_CURRENT
+					  : QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED,
+			    0, NULL);
 	return rc;
 }
 

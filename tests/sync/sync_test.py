@@ -361,8 +361,10 @@ def test_move():
         open_conflicts = json.loads(a.qic("conflict", "list", "--json").stdout)["conflicts"]
         if trees[0] == trees[1] == trees[2] and not open_conflicts:
             break
-        for con in open_conflicts:  # keep the edit if it is the candidate, else the server's
-            pick = [x["id"] for x in con["candidates"] if x["size"] == len(edited)]
+        have_edit = any(v[0] == "file" and v[2] == sha(edited) for v in trees[0].values())
+        for con in open_conflicts:  # keep the edit if only the candidate has it
+            pick = [x["id"] for x in con["candidates"]
+                    if x["size"] == len(edited) and not have_edit]
             a.qic("conflict", "choose", "--path", os.path.join(a.dir, con["path"]),
                   "--candidate", str(pick[0] if pick else 0), check=False)
         if time.time() > deadline:

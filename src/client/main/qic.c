@@ -561,6 +561,8 @@ static char *absolute_path(const char *typed)
 		snprintf(dir, sizeof(dir), ".");
 	char *rdir = realpath(dir, NULL);
 	if (rdir == NULL)
+		rdir = absolute_dir(dir); /* gone here (a conflicted path in a moved folder) */
+	if (rdir == NULL)
 		return NULL;
 	size_t n = strlen(rdir) + strlen(name) + 2;
 	char *p = malloc(n);
