@@ -11,7 +11,7 @@
 #include "client/conflict.h"
 #include "client/history.h"
 
-static unsigned status_of(int err)
+unsigned qic_api_status(int err)
 {
 	switch (err) {
 	case 0: return 200;
@@ -29,7 +29,7 @@ static unsigned status_of(int err)
 	}
 }
 
-static const char *code_of(int err)
+const char *qic_api_code(int err)
 {
 	switch (err) {
 	case QS_EACCES: return "refused";
@@ -67,9 +67,9 @@ static void op_done(void *arg, int err, const char *message, uint64_t id)
 		if (err == 0) {
 			body = json_pack("{s:s,s:I}", "result", message, "id", (json_int_t)id);
 		} else {
-			qs_http_fail(&body, status_of(err), code_of(err), "%s", message);
+			qs_http_fail(&body, qic_api_status(err), qic_api_code(err), "%s", message);
 		}
-		qs_http_complete(op->req, status_of(err), body);
+		qs_http_complete(op->req, qic_api_status(err), body);
 	}
 	qs_free(op);
 }
@@ -134,8 +134,8 @@ static unsigned delete_root(struct qs_http_request *req, json_t **body, void *ar
 		return qs_http_fail(body, 400, "bad_request", "dir is needed");
 	int rc = qic_engine_remove_root(e, dir);
 	if (rc != 0)
-		return qs_http_fail(body, status_of(rc), code_of(rc), "no root is synced in %s",
-				    dir);
+		return qs_http_fail(body, qic_api_status(rc), qic_api_code(rc),
+				    "no root is synced in %s", dir);
 	return 200;
 }
 
@@ -196,8 +196,8 @@ static unsigned post_confirm(struct qs_http_request *req, json_t **body, void *a
 	if (rc == QS_ESTATE)
 		return qs_http_fail(body, 409, "not_paused", "%s is not paused", dir);
 	if (rc != 0)
-		return qs_http_fail(body, status_of(rc), code_of(rc), "no root is synced in %s",
-				    dir);
+		return qs_http_fail(body, qic_api_status(rc), qic_api_code(rc),
+				    "no root is synced in %s", dir);
 	return 200;
 }
 
@@ -238,8 +238,8 @@ static void json_done(void *arg, int err, const char *message, json_t *result)
 	json_t *body = result;
 	if (op->req != NULL) {
 		if (err != 0)
-			qs_http_fail(&body, status_of(err), code_of(err), "%s", message);
-		qs_http_complete(op->req, status_of(err), body);
+			qs_http_fail(&body, qic_api_status(err), qic_api_code(err), "%s", message);
+		qs_http_complete(op->req, qic_api_status(err), body);
 	} else {
 		json_decref(body);
 	}

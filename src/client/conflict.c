@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/path.h"
+#include "client/api.h"
 #include "client/fetch.h"
 
 struct op {
@@ -42,18 +43,8 @@ static void op_fail(struct op *o, int err, const char *message, const char *what
 {
 	if (o->req != NULL) {
 		json_t *body = NULL;
-		unsigned status = err == QS_ENOENT                          ? 404
-				  : err == QS_ECONFLICT || err == QS_EEXIST ? 409
-				  : err == QS_EINVAL                        ? 400
-				  : err == QS_EACCES                        ? 403
-				  : err == QS_ECONN || err == QS_EAGAIN     ? 503
-									    : 502;
-		const char *code = err == QS_ENOENT      ? "not_found"
-				   : err == QS_ECONFLICT ? "stale"
-				   : err == QS_EEXIST    ? "exists"
-				   : err == QS_ECONN     ? "unreachable"
-							 : "failed";
-		qs_http_fail(&body, status, code, "%s: %s", what,
+		unsigned status = qic_api_status(err);
+		qs_http_fail(&body, status, qic_api_code(err), "%s: %s", what,
 			     message != NULL && message[0] != '\0' ? message : qs_strerror(err));
 		qs_http_complete(o->req, status, body);
 	}

@@ -97,13 +97,6 @@ static int pw_start(struct qis_req *r, bool hash, const char *password, const ch
 	return 0;
 }
 
-static int64_t now_unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A wrong password: count it, and close the connection after too many. */
 static void wrong_password(struct qis_req *r)
 {
@@ -133,7 +126,7 @@ static void register_client_checked(struct pw_job *j)
 	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_REGISTER_CLIENT;
-	cmd.now_unix_ms = now_unix_ms();
+	cmd.now_unix_ms = qis_now_unix_ms();
 	snprintf(cmd.u.register_client.name, sizeof(cmd.u.register_client.name), "%s", name);
 	struct qs_meta_result res;
 	int rc = gnutls_rnd(GNUTLS_RND_KEY, token, sizeof(token)) == 0 ? 0 : QS_ENOMEM;
@@ -216,7 +209,7 @@ static void register_root_hashed(struct pw_job *j)
 	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_REGISTER_ROOT;
-	cmd.now_unix_ms = now_unix_ms();
+	cmd.now_unix_ms = qis_now_unix_ms();
 	cmd.client_id = r->s->client_id;
 	snprintf(cmd.u.register_root.name, sizeof(cmd.u.register_root.name), "%s", rr->name);
 	snprintf(cmd.u.register_root.password_hash, sizeof(cmd.u.register_root.password_hash), "%s",
@@ -273,7 +266,7 @@ static int apply_membership(struct qis_req *r, enum qs_meta_cmd_type type, uint6
 	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = type;
-	cmd.now_unix_ms = now_unix_ms();
+	cmd.now_unix_ms = qis_now_unix_ms();
 	cmd.client_id = r->s->client_id;
 	cmd.u.join_root.root_id = root_id;
 	struct qs_meta_result res;

@@ -668,19 +668,12 @@ static void pw_cancel(void *arg)
 	j->req = NULL;
 }
 
-static int64_t now_unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int password_apply(struct qis_admin *a, const char *encoded)
 {
 	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_SET_SERVER_PASSWORD;
-	cmd.now_unix_ms = now_unix_ms();
+	cmd.now_unix_ms = qis_now_unix_ms();
 	snprintf(cmd.u.set_server_password.password_hash,
 		 sizeof(cmd.u.set_server_password.password_hash), "%s", encoded);
 	struct qs_meta_result res;

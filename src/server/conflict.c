@@ -120,13 +120,6 @@ static int on_conflict_list(struct qis_req *r, const ProtobufCMessage *msg)
 	return rc;
 }
 
-static int64_t now_unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int on_conflict_choose(struct qis_req *r, const ProtobufCMessage *msg)
 {
 	const Quics__ConflictChooseRequest *req = (const void *)msg;
@@ -137,7 +130,7 @@ static int on_conflict_choose(struct qis_req *r, const ProtobufCMessage *msg)
 	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_RESOLVE_CONFLICT;
-	cmd.now_unix_ms = now_unix_ms();
+	cmd.now_unix_ms = qis_now_unix_ms();
 	cmd.client_id = r->s->client_id;
 	cmd.u.resolve.root_id = req->root_id;
 	cmd.u.resolve.path = req->path;

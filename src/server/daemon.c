@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include <gnutls/crypto.h>
@@ -59,6 +60,13 @@ static void on_conn_close(struct qs_conn *conn, int err, void *arg)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	qs_free(s);
+}
+
+int64_t qis_now_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int on_tx_open(struct qs_conn *conn, struct qs_tx *tx, const char *name, void *arg)

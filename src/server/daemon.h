@@ -84,6 +84,10 @@ struct qis_session {
 /* The live session with this generation, or NULL. */
 struct qis_session *qis_session_find(struct qis_daemon *d, uint64_t generation);
 
+/* Wall-clock time in Unix milliseconds, for the now_unix_ms of store commands (display only,
+ * never ordering). */
+int64_t qis_now_unix_ms(void);
+
 /* Handlers: each installs its ops on tx. Errors refuse the transaction. */
 int qis_tx_account(struct qis_session *s, struct qs_tx *tx, const char *name);
 int qis_tx_sync(struct qis_session *s, struct qs_tx *tx, const char *name);

@@ -18,13 +18,6 @@
 #define HISTORY_PAGE_DEFAULT 100
 #define HISTORY_PAGE_MAX 1000
 
-static int64_t now_unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The request's root and path: valid, and a root this client joined. */
 static int check_access(struct qis_session *s, uint64_t root_id, const char *path)
 {
@@ -153,7 +146,7 @@ static int on_rollback(struct qis_req *r, const ProtobufCMessage *msg)
 	struct qs_meta_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = QS_CMD_ROLLBACK;
-	cmd.now_unix_ms = now_unix_ms();
+	cmd.now_unix_ms = qis_now_unix_ms();
 	cmd.client_id = r->s->client_id;
 	cmd.u.rollback.root_id = req->root_id;
 	cmd.u.rollback.path = req->path;

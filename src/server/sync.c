@@ -64,13 +64,6 @@ struct qis_group {
 
 #define GROUP_WINDOW_MS 1
 
-static int64_t now_unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A chunk need not be uploaded only if this root already uses it and it is stored: a
  * client must prove it has the bytes of any chunk new to its root. */
 /* Stores a verified chunk in the open batch (opening one): it is durable at the next group
@@ -202,7 +195,7 @@ static void psync_fill_cmd(const struct psync *p, struct qs_meta_cmd *cmd)
 {
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->type = QS_CMD_PUT_VERSION;
-	cmd->now_unix_ms = now_unix_ms();
+	cmd->now_unix_ms = qis_now_unix_ms();
 	cmd->client_id = p->client_id;
 	cmd->u.put_version.root_id = p->root_id;
 	cmd->u.put_version.path = p->path;

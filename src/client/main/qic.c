@@ -504,36 +504,33 @@ static int cmd_connect_root(struct qs_cmd_ctx *c)
 	return rc == 0 ? print_result(c, answer) : rc;
 }
 
-static int cmd_disconnect_root(struct qs_cmd_ctx *c)
+/* A REST call whose query names the synced directory the user typed (--path), made absolute:
+ * route is "/v1/roots?dir=", "/v1/confirm?dir=". */
+static int call_with_dir(struct qs_cmd_ctx *c, const char *method, const char *route,
+			 const char *what)
 {
 	char *abs = absolute_dir(qs_cmd_str(c, "path"));
 	char esc[4096], path[4200];
 	if (abs == NULL || qs_rest_escape(abs, esc, sizeof(esc)) != 0) {
 		free(abs);
-		fprintf(c->err, "qic disconnect root: bad path\n");
+		fprintf(c->err, "qic %s: bad path\n", what);
 		return QS_EXIT_FAIL;
 	}
 	free(abs);
-	snprintf(path, sizeof(path), "/v1/roots?dir=%s", esc);
+	snprintf(path, sizeof(path), "%s%s", route, esc);
 	json_t *answer;
-	int rc = call(c, "DELETE", path, NULL, &answer);
+	int rc = call(c, method, path, NULL, &answer);
 	return rc == 0 ? print_result(c, answer) : rc;
+}
+
+static int cmd_disconnect_root(struct qs_cmd_ctx *c)
+{
+	return call_with_dir(c, "DELETE", "/v1/roots?dir=", "disconnect root");
 }
 
 static int cmd_sync_confirm(struct qs_cmd_ctx *c)
 {
-	char *abs = absolute_dir(qs_cmd_str(c, "path"));
-	char esc[4096], path[4200];
-	if (abs == NULL || qs_rest_escape(abs, esc, sizeof(esc)) != 0) {
-		free(abs);
-		fprintf(c->err, "qic sync confirm: bad path\n");
-		return QS_EXIT_FAIL;
-	}
-	free(abs);
-	snprintf(path, sizeof(path), "/v1/confirm?dir=%s", esc);
-	json_t *answer;
-	int rc = call(c, "POST", path, NULL, &answer);
-	return rc == 0 ? print_result(c, answer) : rc;
+	return call_with_dir(c, "POST", "/v1/confirm?dir=", "sync confirm");
 }
 
 static int cmd_sync_rescan(struct qs_cmd_ctx *c)
