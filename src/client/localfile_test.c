@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -203,7 +204,14 @@ static void test_part_file_resume(void **state)
 	assert_int_equal(qs_localfile_writer_truncate(&w, 4), 0);
 	assert_int_equal(qs_localfile_writer_append(&w, "ab", 2), 0);
 	assert_false(qs_localfile_part_is_stale(root_fd, w.tmp_name, 3600));
-	assert_true(qs_localfile_part_is_stale(root_fd, w.tmp_name, -1));
+	/* Age is judged from the part file's mtime: two hours back is stale after an hour. The
+	 * clock the kernel stamps files with can be a second ahead of time(), so "now" is never
+	 * compared against a zero or negative age here. */
+	struct timespec old_times[2] = {{.tv_sec = time(NULL) - 7200, .tv_nsec = 0},
+					{.tv_sec = time(NULL) - 7200, .tv_nsec = 0}};
+	assert_int_equal(utimensat(root_fd, w.tmp_name, old_times, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(qs_localfile_part_is_stale(root_fd, w.tmp_name, 3600));
+	assert_false(qs_localfile_part_is_stale(root_fd, w.tmp_name, 3 * 3600));
 	struct qs_fingerprint fp;
 	assert_int_equal(qs_localfile_install(&w, 0644, 0, false, NULL, &fp), 0);
 	char got[16] = {0};
