@@ -55,6 +55,7 @@ void qs_quic_limits_default(struct qs_quic_limits *l)
 	l->send_high_water_bytes = 8u << 20;
 	l->idle_timeout_ms = 30000;
 	l->handshake_timeout_ms = 10000;
+	l->stall_timeout_ms = 0;
 	l->max_udp_payload = 16384;
 	l->no_gso = false;
 }
@@ -132,6 +133,9 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t sid, u
 		return 0;
 	}
 	ngtcp2_conn_extend_max_offset(conn, datalen);
+	tx->progress_ms = uv_now(tx->conn->ep->loop);
+	if (flags & NGTCP2_STREAM_DATA_FLAG_FIN)
+		tx->fin_received = true;
 	if (tx->paused)
 		tx->credit_pending += datalen;
 	else
@@ -162,8 +166,10 @@ static int acked_stream_data_cb(ngtcp2_conn *conn, int64_t sid, uint64_t offset,
 	(void)sid;
 	(void)user_data;
 	struct qs_tx *tx = stream_user_data;
-	if (tx != NULL)
+	if (tx != NULL) {
 		qs_tx_acked(tx, offset + datalen);
+		tx->progress_ms = uv_now(tx->conn->ep->loop);
+	}
 	return 0;
 }
 
@@ -821,6 +827,42 @@ static void timer_cb(uv_timer_t *t)
 		conn_fail(c, rv);
 	qs_conn_mark_dirty(c);
 	qs_endpoint_flush(c->ep);
+}
+
+/* True if tx waits on the peer: its request is not complete, or our bytes are not all
+ * acknowledged. Otherwise it waits on us (the application is working on it). */
+static bool tx_waits_on_peer(const struct qs_tx *tx)
+{
+	return !tx->fin_received || tx->acked_off < tx->end_off;
+}
+
+void qs_conn_sweep_stalled(struct qs_conn *c, uint64_t now_ms)
+{
+	uint64_t limit = c->ep->limits.stall_timeout_ms;
+	if (limit == 0 || c->dead || c->conn == NULL)
+		return;
+	for (struct qs_tx *tx = c->txs; tx != NULL; tx = tx->next) {
+		if (tx->local || tx->close_queued)
+			continue;
+		if (tx->cancel_code != 0) {
+			if (now_ms - tx->cancel_ms <= limit)
+				continue;
+			/* A compliant peer answers our RESET_STREAM/STOP_SENDING at once. */
+			qs_warn("quic", "event=stalled_peer peer=%s sid=%lld", c->peer,
+				(long long)tx->sid);
+			qs_conn_close_app(c, QS_QUIC_ERR_STALLED_PEER, QS_ETIMEDOUT);
+			return;
+		}
+		if (tx->paused || !tx_waits_on_peer(tx)) {
+			tx->progress_ms = now_ms;
+			continue;
+		}
+		if (now_ms - tx->progress_ms > limit) {
+			qs_info("quic", "event=tx_stalled peer=%s sid=%lld idle_ms=%llu", c->peer,
+				(long long)tx->sid, (unsigned long long)(now_ms - tx->progress_ms));
+			qs_tx_request_cancel(tx, QS_QUIC_ERR_STALLED);
+		}
+	}
 }
 
 /* Gives streams to transactions opened while the peer's stream limit was reached. */

@@ -83,6 +83,10 @@ struct qs_tx {
 	bool want_writable;
 
 	bool paused, close_queued;
+	bool local;           /* we opened it (qs_conn_open_tx) */
+	bool fin_received;    /* the peer ended its half */
+	uint64_t progress_ms; /* loop time of the last byte received or acknowledged */
+	uint64_t cancel_ms;   /* loop time the cancel was requested (stall sweep) */
 	uint64_t credit_pending;
 	uint64_t cancel_code; /* nonzero: shutdown pending or done */
 	bool cancel_sent;
@@ -153,6 +157,9 @@ void qs_endpoint_flush(struct qs_endpoint *ep);
 void qs_conn_retry_send(struct qs_conn *c);
 /* Closes with CONNECTION_CLOSE carrying an application error. */
 void qs_conn_close_app(struct qs_conn *c, uint64_t app_error, int err);
+/* Server: cancels c's stalled peer-opened transactions and closes c if a canceled stream
+ * outlives another period (qs_quic_limits.stall_timeout_ms). now_ms is the loop's time. */
+void qs_conn_sweep_stalled(struct qs_conn *c, uint64_t now_ms);
 uint64_t qs_now_ns(void);
 /* The client certificate check (pinned fingerprint) for qs_tls_client_cred. */
 gnutls_certificate_verify_function *qs_conn_verify_fn(void);

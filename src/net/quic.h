@@ -32,14 +32,17 @@ struct qs_quic_client;
 /* Application error codes carried in RESET_STREAM / STOP_SENDING and CONNECTION_CLOSE.
  * Transaction-level codes cancel one stream; connection-level codes close the connection. */
 enum qs_quic_app_error {
-	QS_QUIC_ERR_NONE = 0x0,       /* clean close */
-	QS_QUIC_ERR_CANCELED = 0x101, /* the transaction was canceled by its owner */
-	QS_QUIC_ERR_PROTOCOL = 0x102, /* malformed frames on the stream */
-	QS_QUIC_ERR_TOO_BIG = 0x103,  /* a frame exceeded the message size limit */
-	QS_QUIC_ERR_REFUSED = 0x104,  /* no handler for the transaction name */
-	QS_QUIC_ERR_INTERNAL = 0x105, /* the handler failed */
-	QS_QUIC_ERR_SHUTDOWN = 0x201, /* connection: the server is shutting down */
-	QS_QUIC_ERR_LIMIT = 0x202,    /* connection: too many connections from this address */
+	QS_QUIC_ERR_NONE = 0x0,           /* clean close */
+	QS_QUIC_ERR_CANCELED = 0x101,     /* the transaction was canceled by its owner */
+	QS_QUIC_ERR_PROTOCOL = 0x102,     /* malformed frames on the stream */
+	QS_QUIC_ERR_TOO_BIG = 0x103,      /* a frame exceeded the message size limit */
+	QS_QUIC_ERR_REFUSED = 0x104,      /* no handler for the transaction name */
+	QS_QUIC_ERR_INTERNAL = 0x105,     /* the handler failed */
+	QS_QUIC_ERR_STALLED = 0x106,      /* no progress for the stall timeout (limits below) */
+	QS_QUIC_ERR_SHUTDOWN = 0x201,     /* connection: the server is shutting down */
+	QS_QUIC_ERR_LIMIT = 0x202,        /* connection: too many connections from this address */
+	QS_QUIC_ERR_STALLED_PEER = 0x203, /* connection: a stalled transaction was canceled and
+					   * the peer left its stream open anyway */
 };
 
 /* What a transaction does with incoming frames and when it may send more. Every member may
@@ -80,6 +83,15 @@ struct qs_quic_limits {
 	uint64_t send_high_water_bytes; /* qs_tx_writable() false above this many queued bytes */
 	uint64_t idle_timeout_ms;       /* connection idle timeout */
 	uint64_t handshake_timeout_ms;
+	/* Server only. A transaction the peer opened that waits on the peer (its request is not
+	 * complete, or our data is not acknowledged) without progress (no byte received, none
+	 * acknowledged) for this long is canceled with QS_QUIC_ERR_STALLED: a client that starts
+	 * an upload and never sends it, or never reads a download, does not hold the server's
+	 * state for it. Paused transactions (qs_tx_pause_recv) wait on us, not on the peer. If
+	 * the canceled stream is still open one more period later, the connection is closed with
+	 * QS_QUIC_ERR_STALLED_PEER. 0: never (the default of qs_quic_limits_default;
+	 * qs_quic_server_config_default sets 60 s). */
+	uint64_t stall_timeout_ms;
 	uint32_t max_udp_payload; /* cap for packets on paths that allow large ones */
 	bool no_gso;              /* disable UDP GSO (tests the fallback path) */
 };
@@ -170,8 +182,9 @@ void qs_quic_client_bytes(const struct qs_quic_client *c, struct qs_quic_bytes *
 /* ---- Connections and transactions ------------------------------------------------------- */
 
 /* Opens a transaction named `name` (1..64 chars of [A-Z0-9_]) on conn. The OPEN frame is
- * queued at once. Errors: QS_EINVAL (name), QS_EAGAIN (stream limit reached: retry after a
- * transaction closes), QS_ECONN (connection closing), QS_ENOMEM. */
+ * queued at once. It never fails because of the peer's stream limit: a transaction opened
+ * over the limit waits inside the transport (in order) until the peer gives credit.
+ * Errors: QS_EINVAL (name), QS_ECONN (connection closing), QS_ENOMEM. */
 int qs_conn_open_tx(struct qs_conn *conn, const char *name, const struct qs_tx_ops *ops, void *arg,
 		    struct qs_tx **out);
 /* "a.b.c.d:port" or "[v6]:port" of the peer. */

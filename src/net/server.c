@@ -29,6 +29,7 @@ struct qs_quic_server {
 	struct qs_tls_identity id;
 	uv_poll_t poll;
 	uv_prepare_t prep;
+	uv_timer_t sweep; /* stalled transactions (limits.stall_timeout_ms) */
 	struct qs_udp_rx rx;
 	struct cid_entry **buckets;
 	size_t nbuckets, nentries;
@@ -49,6 +50,7 @@ void qs_quic_server_config_default(struct qs_quic_server_config *c)
 	c->validate_addr = true;
 	c->max_conns_per_ip = 64;
 	qs_quic_limits_default(&c->limits);
+	c->limits.stall_timeout_ms = 60000;
 }
 
 /* ---- connection ID table ----------------------------------------------------------------- */
@@ -426,6 +428,15 @@ static void server_prepare_cb(uv_prepare_t *h)
 	qs_endpoint_flush(&s->ep);
 }
 
+static void server_sweep_cb(uv_timer_t *h)
+{
+	struct qs_quic_server *s = h->data;
+	uint64_t now = uv_now(s->ep.loop);
+	for (struct qs_conn *c = s->conns; c != NULL; c = c->next)
+		qs_conn_sweep_stalled(c, now);
+	qs_endpoint_flush(&s->ep);
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
 int qs_quic_server_new(uv_loop_t *loop, const struct qs_quic_server_config *cfg,
@@ -473,7 +484,16 @@ int qs_quic_server_new(uv_loop_t *loop, const struct qs_quic_server_config *cfg,
 	uv_prepare_init(loop, &s->prep);
 	s->prep.data = s;
 	uv_prepare_start(&s->prep, server_prepare_cb);
-	s->handles_open = 2;
+	uv_timer_init(loop, &s->sweep);
+	s->sweep.data = s;
+	uint64_t stall = cfg->limits.stall_timeout_ms;
+	if (stall > 0) {
+		/* A stalled transaction goes within a quarter period (at most 1 s) after its time.
+		 */
+		uint64_t every = stall / 4 < 1000 ? (stall / 4 > 10 ? stall / 4 : 10) : 1000;
+		uv_timer_start(&s->sweep, server_sweep_cb, every, every);
+	}
+	s->handles_open = 3;
 	server_update_poll(s);
 	char a[64];
 	qs_addr_format((const struct sockaddr *)&s->ep.udp.local, a, sizeof(a));
@@ -525,6 +545,7 @@ void qs_quic_server_shutdown(struct qs_quic_server *s, void (*done)(void *arg), 
 	qs_endpoint_flush(&s->ep);
 	uv_close((uv_handle_t *)&s->poll, server_handle_closed);
 	uv_close((uv_handle_t *)&s->prep, server_handle_closed);
+	uv_close((uv_handle_t *)&s->sweep, server_handle_closed);
 }
 
 void qs_quic_server_free(struct qs_quic_server *s)

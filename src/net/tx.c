@@ -277,6 +277,8 @@ struct qs_tx *qs_tx_new(struct qs_conn *c, int64_t sid, enum qs_frame_role role)
 		return NULL;
 	tx->conn = c;
 	tx->sid = sid;
+	tx->local = role == QS_FRAME_INITIATOR;
+	tx->progress_ms = uv_now(c->ep->loop);
 	qs_frame_decoder_init(&tx->dec, role, c->ep->limits.max_msg_bytes, tx_frame_event, tx);
 	tx->next = c->txs;
 	if (c->txs != NULL)
@@ -327,6 +329,7 @@ void qs_tx_request_cancel(struct qs_tx *tx, uint64_t code)
 	if (tx->cancel_code != 0 || tx->close_queued)
 		return;
 	tx->cancel_code = code;
+	tx->cancel_ms = uv_now(tx->conn->ep->loop);
 	qs_tx_ready_remove(tx);
 	qs_conn_mark_dirty(tx->conn);
 }
@@ -360,6 +363,7 @@ uint64_t qs_tx_id(const struct qs_tx *tx)
 void qs_tx_pause_recv(struct qs_tx *tx, bool paused)
 {
 	tx->paused = paused;
+	tx->progress_ms = uv_now(tx->conn->ep->loop); /* a pause waits on us, not the peer */
 	if (!paused && tx->credit_pending > 0)
 		qs_conn_mark_dirty(tx->conn);
 }

@@ -170,6 +170,7 @@ int qis_daemon_start(uv_loop_t *loop, const struct qis_config *cfg, struct qis_d
 		qc.addr = cfg->addr;
 		qc.port = cfg->quic_port;
 		qc.cert_dir = path;
+		qc.limits.stall_timeout_ms = (uint64_t)cfg->stall_timeout_s * 1000;
 		qc.on_conn_open = on_conn_open;
 		qc.on_conn_close = on_conn_close;
 		qc.on_tx_open = on_tx_open;

@@ -33,6 +33,9 @@ struct qis_config {
 	uint32_t keep_versions;
 	uint32_t keep_days;
 	int64_t gc_grace_s;
+	/* A client's transaction that waits on the client without progress this long is
+	 * canceled (qs_quic_limits.stall_timeout_ms); 0: never. */
+	uint32_t stall_timeout_s;
 	/* Called on the loop thread when the admin API asks the daemon to stop (POST /v1/stop),
 	 * as a signal would; it is expected to call qis_daemon_stop. NULL: the daemon stops
 	 * itself with no done callback. */

@@ -150,11 +150,13 @@ static int cmd_run(struct qs_cmd_ctx *c)
 	cfg.addr = str_option(c, "addr", "QUICS_ADDR");
 	cfg.data_dir = str_option(c, "data", "QUICS_DATA");
 	cfg.password = str_option(c, "password", "QUICS_PASSWORD");
-	uint64_t keep_versions, keep_days, grace;
+	uint64_t keep_versions, keep_days, grace, stall;
 	if (num_option(c, "keep-versions", "QUICS_KEEP_VERSIONS", UINT32_MAX, &keep_versions) ||
 	    num_option(c, "keep-days", "QUICS_KEEP_DAYS", 100000, &keep_days) ||
-	    num_option(c, "gc-grace", "QUICS_GC_GRACE", INT32_MAX, &grace))
+	    num_option(c, "gc-grace", "QUICS_GC_GRACE", INT32_MAX, &grace) ||
+	    num_option(c, "stall-timeout", "QUICS_STALL_TIMEOUT", 86400, &stall))
 		return QS_EXIT_USAGE;
+	cfg.stall_timeout_s = (uint32_t)stall;
 	cfg.keep_versions = (uint32_t)keep_versions;
 	cfg.keep_days = (uint32_t)keep_days;
 	cfg.gc_grace_s = (int64_t)grace;
@@ -859,6 +861,10 @@ static const struct qs_opt run_opts[] = {
 	{"gc-grace", QS_OPT_U64, "SECONDS",
 	 "unreferenced chunks younger than this are kept (QUICS_GC_GRACE)", 0, INT32_MAX, "3600",
 	 false},
+	{"stall-timeout", QS_OPT_U64, "SECONDS",
+	 "cancel a client's transfer that makes no progress this long, 0 for never "
+	 "(QUICS_STALL_TIMEOUT)",
+	 0, 86400, "60", false},
 };
 
 static const struct qs_opt client_opts[] = {

@@ -631,22 +631,50 @@ static double rtt_report(struct peer *p, const char *during, int n)
 	return worst;
 }
 
-/* A transaction the abuser opens and then neglects: replies are read and dropped. */
+/* Transactions an abuser opens and then neglects: replies are read and dropped; how they
+ * end is counted. */
+struct idle {
+	int replies, closed, stalled; /* stalled: canceled by the server's stall timeout */
+};
+
 static int idle_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
 {
 	(void)tx;
 	(void)d;
 	(void)len;
-	int *replies = arg;
-	(*replies)++;
+	struct idle *n = arg;
+	n->replies++;
 	return 0;
 }
 
 static void idle_close(struct qs_tx *tx, int err, void *arg)
 {
-	(void)tx;
-	(void)err;
-	(void)arg;
+	struct idle *n = arg;
+	n->closed++;
+	if (err == QS_ECANCELED && qs_tx_error(tx) == QS_QUIC_ERR_STALLED)
+		n->stalled++;
+}
+
+/* Runs the loop until n->stalled reaches want or ms pass; returns the milliseconds it took. */
+static uint64_t wait_stalled(const struct idle *n, int want, uint64_t ms)
+{
+	uint64_t start = uv_now(loop);
+	while (n->stalled < want && uv_now(loop) - start < ms) {
+		uv_run(loop, UV_RUN_ONCE);
+		uv_update_time(loop);
+	}
+	return uv_now(loop) - start;
+}
+
+/* The server's stall timeout in this run (qis --stall-timeout, given to the probe as
+ * QS_STALL_TIMEOUT_S by qis_test.py); 0 when unknown: nothing is asserted about it. */
+static uint64_t stall_timeout_s(void)
+{
+	uint64_t s = 0;
+	const char *env = getenv("QS_STALL_TIMEOUT_S");
+	if (env == NULL || qs_parse_u64(env, 3600, &s) != 0)
+		return 0;
+	return s;
 }
 
 static const struct qs_tx_ops idle_ops = {.on_msg = idle_msg, .on_close = idle_close};
@@ -725,22 +753,32 @@ static void abuse_streams(struct peer *good)
 {
 	struct peer s = {0};
 	setup_peer(&s, "streams");
-	int replies = 0, opened = 0, refused = 0;
+	struct idle n = {0};
+	int opened = 0;
 	for (int i = 0; i < 5000 && s.conn != NULL; i++) {
 		struct qs_tx *tx;
-		int rc = qs_conn_open_tx(s.conn, "LIST_ROOTS", &idle_ops, &replies, &tx);
-		opened += rc == 0;
-		refused += rc == QS_EAGAIN;
+		/* Over the server's stream limit they wait in this client's transport. */
+		opened += qs_conn_open_tx(s.conn, "LIST_ROOTS", &idle_ops, &n, &tx) == 0;
 		if (i % 100 == 99) {
 			bool never = false;
 			wait_until(&never, 10);
 		}
 	}
-	printf("abuse: streams opened and left idle: %d (%d refused by the stream limit)\n", opened,
-	       refused);
+	printf("abuse: transactions opened and left without a request: %d\n", opened);
 	EXPECT(rtt_report(good, "while another connection holds every stream", 20) <
 		       ABUSE_RTT_MAX_MS,
 	       "round trips stay fast while streams are held open");
+	uint64_t stall = stall_timeout_s();
+	if (stall > 0) {
+		/* The server cancels the ones it holds after the stall timeout; the stream credit
+		 * that frees lets the next ones in, which stall in turn. */
+		uint64_t took = wait_stalled(&n, 200, (stall * 2 + 10) * 1000);
+		printf("abuse: %d of them canceled as stalled by the server after %llu ms "
+		       "(stall timeout %llu s)\n",
+		       n.stalled, (unsigned long long)took, (unsigned long long)stall);
+		EXPECT(n.stalled >= 200, "the server cancels idle transactions (%d)", n.stalled);
+		EXPECT(n.replies == 0, "no idle transaction was answered (%d)", n.replies);
+	}
 	peer_close(&s);
 	wait_closed();
 }
@@ -753,7 +791,8 @@ static void abuse_slow_loris(struct peer *good)
 	uint64_t root;
 	EXPECT(do_root(&l, "REGISTER_ROOT", "loris", "pw", &root) == 0, "loris root");
 	uint8_t h[32];
-	int replies = 0, started = 0;
+	struct idle n = {0};
+	int started = 0;
 	for (int i = 0; i < 100 && l.conn != NULL; i++) {
 		struct qs_manifest m;
 		qs_manifest_init(&m);
@@ -772,7 +811,7 @@ static void abuse_slow_loris(struct peer *good)
 		req.path = path;
 		req.state = &fs.st;
 		struct qs_tx *tx;
-		if (qs_conn_open_tx(l.conn, "PLEASE_SYNC", &idle_ops, &replies, &tx) == 0) {
+		if (qs_conn_open_tx(l.conn, "PLEASE_SYNC", &idle_ops, &n, &tx) == 0) {
 			started += qs_tx_send_pb(tx, &req.base) == 0;
 		}
 		qs_filestate_out_release(&fs);
@@ -781,9 +820,21 @@ static void abuse_slow_loris(struct peer *good)
 	bool never = false;
 	wait_until(&never, 1000);
 	printf("abuse: %d uploads started and never finished (%d answers: chunk requests)\n",
-	       started, replies);
+	       started, n.replies);
 	EXPECT(rtt_report(good, "while 100 uploads wait for chunks forever", 20) < ABUSE_RTT_MAX_MS,
 	       "round trips stay fast during the slow loris");
+	uint64_t stall = stall_timeout_s();
+	if (stall > 0) {
+		uint64_t took = wait_stalled(&n, started, (stall + 10) * 1000);
+		printf("abuse: %d of %d uploads canceled as stalled by the server after %llu ms "
+		       "more (stall timeout %llu s)\n",
+		       n.stalled, started, (unsigned long long)took, (unsigned long long)stall);
+		EXPECT(n.stalled == started, "the server cancels every stalled upload (%d of %d)",
+		       n.stalled, started);
+		EXPECT(rtt_report(good, "after the stalled uploads were canceled", 20) <
+			       ABUSE_RTT_MAX_MS,
+		       "round trips stay fast after the cancels");
+	}
 	peer_close(&l);
 	wait_closed();
 }

@@ -21,10 +21,10 @@ def fail(msg):
     sys.exit(1)
 
 
-def start_qis(data="data"):
+def start_qis(data="data", extra=()):
     env = dict(os.environ, QUICS_TEST_FAST_HASH="1")
     p = subprocess.Popen([QIS, "run", "--addr", "127.0.0.1", "--quic-port", "0", "--data",
-                          os.path.join(tmp, data), "--password", PASSWORD],
+                          os.path.join(tmp, data), "--password", PASSWORD] + list(extra),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     procs.append(p)
     seen = ""
@@ -40,10 +40,11 @@ def start_qis(data="data"):
     fail("qis did not start: " + seen)
 
 
-def probe(port, fpr, scenario):
+def probe(port, fpr, scenario, env=None):
     r = subprocess.run([PROBE, "--port", str(port), "--fingerprint", fpr, "--password", PASSWORD,
                         "--scenario", scenario], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=240)
+                       stderr=subprocess.STDOUT, text=True, timeout=240,
+                       env=dict(os.environ, **(env or {})))
     print(r.stdout[-4000:])
     return r
 
@@ -108,10 +109,11 @@ def memory_kib(pid):
 
 def test_abuse():
     # Connection storm, idle streams, slow-loris uploads (qis-probe --scenario abuse): a
-    # well-behaved client's round trips stay fast and the server's memory stays bounded.
-    srv, port, fpr = start_qis()
+    # well-behaved client's round trips stay fast, the server's memory stays bounded, and
+    # transactions that stall are canceled by the server after its stall timeout (2 s here).
+    srv, port, fpr = start_qis(extra=["--stall-timeout", "2"])
     before = memory_kib(srv.pid)
-    r = probe(port, fpr, "abuse")
+    r = probe(port, fpr, "abuse", env={"QS_STALL_TIMEOUT_S": "2"})
     after = memory_kib(srv.pid)
     print("qis memory: RSS %d KiB before, %d KiB after, peak %d KiB" %
           (before["VmRSS"], after["VmRSS"], after["VmHWM"]))
