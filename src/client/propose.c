@@ -338,10 +338,11 @@ int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
 	}
 	bool propose = false;
 	if (rc == 0) {
+		/* What this client last said of the path: its candidate while in conflict. */
+		const struct qs_content *said = have && e.conflicted ? &e.candidate : &e.content;
 		if (p->f.kind == QS_KIND_TOMBSTONE)
-			propose = have && e.content.kind != QS_KIND_TOMBSTONE;
-		else if (have && qs_content_equal(e.conflicted ? &e.candidate : &e.content,
-						  &p->f.content)) {
+			propose = have && said->kind != QS_KIND_TOMBSTONE;
+		else if (have && qs_content_equal(said, &p->f.content)) {
 			/* Unchanged (or still the conflict candidate the server already holds). */
 			if (!qs_fingerprint_equal(&e.fp, &p->f.fp)) {
 				e.fp = p->f.fp; /* touched, not changed: remember the new stat */

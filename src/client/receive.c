@@ -225,6 +225,27 @@ static int record(struct recv *v, const struct qs_fingerprint *fp)
 	return qic_index_put(v->r, v->path, &e);
 }
 
+/* A FORCE_SYNC chose our own candidate, but the path changed here since we proposed it (the
+ * user deleted or edited the conflicted copy while the choice was on its way): the choice is
+ * our base now, and the change, made on top of the candidate, is proposed on top of it. */
+static int adopt_chosen_candidate(struct recv *v)
+{
+	struct qic_entry e;
+	memset(&e, 0, sizeof(e));
+	e.base_version = v->version;
+	e.content = v->content;
+	e.fp = v->entry.fp; /* the candidate's stat when proposed: the change differs from it */
+	e.manifest = v->enc.data;
+	e.manifest_len = v->enc.len;
+	e.mode = v->mode;
+	e.mtime_ns = v->mtime_ns;
+	e.durable = true; /* nothing was written here */
+	int rc = qic_index_put(v->r, v->path, &e);
+	if (rc == 0)
+		qic_mark_dirty(v->r, v->path);
+	return rc;
+}
+
 /* mkdir -p of path's parent directories beneath the root (never through symlinks). */
 static int make_parents(struct recv *v)
 {
@@ -886,6 +907,9 @@ static int on_request(struct recv *v, const struct push_req *req)
 	if (rc != 0)
 		return rc;
 	if (!matches) {
+		if (forced_candidate(v) && qs_content_equal(&v->entry.candidate, &v->content) &&
+		    (rc = adopt_chosen_candidate(v)) != 0)
+			return rc;
 		send_want(v);
 		return QS_ECONFLICT;
 	}

@@ -56,8 +56,6 @@ int qs_version_decide(const struct qs_version_entry *server, const struct qs_pro
 		return QS_EINVAL;
 	if (!qs_content_valid(&p->content) || p->base_version > server->version)
 		return QS_EPROTO;
-	if (p->content.kind == QS_KIND_TOMBSTONE && p->base_version == 0)
-		return QS_EPROTO;
 
 	struct qs_decision d = {QS_VERDICT_SAME, QS_CONFLICT_NONE, server->version};
 	bool creating_over_nothing =

@@ -50,7 +50,7 @@ static const struct {
 	int s, b, p;
 	enum outcome want;
 } table[] = {
-	{S_ABSENT, B_ZERO, P_TOMB, EPROTO_}, /* deleting a path nobody ever had */
+	{S_ABSENT, B_ZERO, P_TOMB, SAME}, /* deleting a path nobody ever had: nothing to do */
 	{S_ABSENT, B_ZERO, P_EQUAL, IMPOSSIBLE},
 	{S_ABSENT, B_ZERO, P_SAME_KIND, IMPOSSIBLE},
 	{S_ABSENT, B_ZERO, P_OTHER_KIND, FF}, /* create: version 1 */
@@ -67,7 +67,7 @@ static const struct {
 	{S_ABSENT, B_NEWER, P_SAME_KIND, IMPOSSIBLE},
 	{S_ABSENT, B_NEWER, P_OTHER_KIND, EPROTO_},
 
-	{S_TOMB, B_ZERO, P_TOMB, EPROTO_},
+	{S_TOMB, B_ZERO, P_TOMB, SAME},
 	{S_TOMB, B_ZERO, P_EQUAL, IMPOSSIBLE},
 	{S_TOMB, B_ZERO, P_SAME_KIND, IMPOSSIBLE},
 	{S_TOMB, B_ZERO, P_OTHER_KIND, FF}, /* create over a deleted path */
@@ -84,7 +84,7 @@ static const struct {
 	{S_TOMB, B_NEWER, P_SAME_KIND, IMPOSSIBLE},
 	{S_TOMB, B_NEWER, P_OTHER_KIND, EPROTO_}, /* re-create with a base past the tombstone */
 
-	{S_LIVE, B_ZERO, P_TOMB, EPROTO_},
+	{S_LIVE, B_ZERO, P_TOMB, C_DM}, /* a create-vs-create candidate deleted by its client */
 	{S_LIVE, B_ZERO, P_EQUAL, SAME},
 	{S_LIVE, B_ZERO, P_SAME_KIND, C_CC},
 	{S_LIVE, B_ZERO, P_OTHER_KIND, C_KIND},

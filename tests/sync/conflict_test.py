@@ -270,10 +270,50 @@ def test_create_create():
     print("create_create: resolved")
 
 
+def test_candidate_deleted():
+    # The user deletes the conflicted copy on the client that holds the candidate (chaos
+    # seeds 1254, 1256, ...: a directory removed with a conflict inside it). The delete is a
+    # change like any other: the client's candidate becomes "deleted" on the server, and
+    # choosing it deletes the file everywhere. Before the fix the delete was dropped, the
+    # candidate stayed the old bytes, and choosing it left that client conflicted forever.
+    srv, port, fpr, cs = h.setup(2)
+    a, b = cs
+    h.write(os.path.join(a.dir, "seed.txt"), b"seed\n")
+    settle(cs, "seed.txt", b"seed\n")
+    b.stop()
+    h.write(os.path.join(a.dir, "both.txt"), b"created on a\n")
+    h.converge([a], expect=lambda t: "both.txt" in t)
+    time.sleep(1)
+    h.write(os.path.join(b.dir, "both.txt"), b"created on b too\n")
+    b.start()
+    con = wait_conflict(b, "both.txt", 1)
+    if con["candidates"][0]["kind"] != "file":
+        h.fail("b's first candidate is its file: %s" % con)
+    nothing_lost(a, "both.txt", [b"created on a\n", b"created on b too\n"])
+    os.unlink(os.path.join(b.dir, "both.txt"))
+    deadline = time.time() + 30
+    while True:
+        con = wait_conflict(a, "both.txt", 1)
+        if con["candidates"][0]["kind"] == "deleted":
+            break
+        if time.time() > deadline:
+            h.fail("b's delete of its conflicted copy did not reach the server: %s" % con)
+        time.sleep(0.2)
+    # b's delete replaced its candidate (one per client, as an edit would); a's version stays.
+    nothing_lost(a, "both.txt", [b"created on a\n"])
+    choose(a, "both.txt", con["candidates"][0]["id"])
+    settle(cs, "both.txt", None)
+    for c in cs:
+        if conflicts(c):
+            h.fail("%s: conflicts left after the choice: %s" % (c.name, conflicts(c)))
+    print("candidate_deleted: the delete became the candidate, choosing it deleted everywhere")
+
+
 def main():
     try:
         {"two_way": test_two_way, "three_way": test_three_way,
-         "modify_delete": test_modify_delete, "create_create": test_create_create}[TEST]()
+         "modify_delete": test_modify_delete, "create_create": test_create_create,
+         "candidate_deleted": test_candidate_deleted}[TEST]()
         print("PASS", TEST)
     finally:
         for p in h.procs:
