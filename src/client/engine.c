@@ -1099,9 +1099,123 @@ void qic_engine_connect_server(struct qic_engine *e, const char *host, uint16_t 
 
 #define PART_MAX_AGE_S ((int64_t)24 * 3600)
 
+struct qic_part {
+	struct qic_part *next;
+	char rel[]; /* root-relative path of the part file */
+};
+
+/* "dir/name" or "name" into out; false if it does not fit. */
+static bool join_rel(char *out, size_t cap, const char *dir, size_t dir_len, const char *name)
+{
+	int n = dir_len > 0 ? snprintf(out, cap, "%.*s/%s", (int)dir_len, dir, name)
+			    : snprintf(out, cap, "%s", name);
+	return n > 0 && (size_t)n < cap;
+}
+
+/* The root-relative start shared by the part files of path: "dir/" + its part prefix. */
+static bool part_start(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash != NULL ? slash + 1 : path;
+	char prefix[64];
+	return qs_localfile_part_prefix(name, prefix) == 0 &&
+	       join_rel(out, cap, path, slash != NULL ? (size_t)(slash - path) : 0, prefix);
+}
+
+static void part_note_rel(struct qic_root *r, const char *rel)
+{
+	for (struct qic_part *p = r->parts; p != NULL; p = p->next)
+		if (strcmp(p->rel, rel) == 0)
+			return;
+	size_t n = strlen(rel) + 1;
+	struct qic_part *p = qs_malloc(sizeof(*p) + n);
+	if (p == NULL)
+		return; /* it stays until it is a day old */
+	memcpy(p->rel, rel, n);
+	p->next = r->parts;
+	r->parts = p;
+}
+
+void qic_parts_note(struct qic_root *r, const char *path, const char *part_name)
+{
+	char rel[QS_PATH_MAX + 64];
+	const char *slash = strrchr(path, '/');
+	if (join_rel(rel, sizeof(rel), path, slash != NULL ? (size_t)(slash - path) : 0, part_name))
+		part_note_rel(r, rel);
+}
+
+/* Removes the noted part files whose relative path starts with start (all of them, or only
+ * an exact match), unlinking them unless forget_only. */
+static void parts_remove(struct qic_root *r, const char *start, bool exact, bool forget_only)
+{
+	size_t n = strlen(start);
+	for (struct qic_part **pp = &r->parts; *pp != NULL;) {
+		struct qic_part *p = *pp;
+		if (exact ? strcmp(p->rel, start) == 0 : strncmp(p->rel, start, n) == 0) {
+			if (!forget_only && unlinkat(r->dir_fd, p->rel, 0) == 0)
+				qs_debug("client", "event=part_removed path=\"%s\"", p->rel);
+			*pp = p->next;
+			qs_free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+void qic_parts_forget(struct qic_root *r, const char *path, const char *part_name)
+{
+	char rel[QS_PATH_MAX + 64];
+	const char *slash = strrchr(path, '/');
+	if (r->parts != NULL &&
+	    join_rel(rel, sizeof(rel), path, slash != NULL ? (size_t)(slash - path) : 0, part_name))
+		parts_remove(r, rel, true, true);
+}
+
+void qic_parts_drop(struct qic_root *r, const char *path)
+{
+	char start[QS_PATH_MAX + 64];
+	if (r->parts != NULL && part_start(path, start, sizeof(start)))
+		parts_remove(r, start, false, false);
+}
+
+void qic_parts_drop_below(struct qic_root *r, const char *from, const char *to)
+{
+	if (r->parts == NULL)
+		return;
+	qic_parts_drop(r, from);
+	size_t fl = strlen(from);
+	char moved[QS_PATH_MAX + 64];
+	for (struct qic_part **pp = &r->parts; *pp != NULL;) {
+		struct qic_part *p = *pp;
+		if (strncmp(p->rel, from, fl) == 0 && p->rel[fl] == '/') {
+			/* The part file went along with its directory. */
+			int n = snprintf(moved, sizeof(moved), "%s%s", to, p->rel + fl);
+			if (n > 0 && (size_t)n < sizeof(moved))
+				unlinkat(r->dir_fd, moved, 0);
+			*pp = p->next;
+			qs_free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+void qic_parts_free(struct qic_root *r)
+{
+	while (r->parts != NULL) {
+		struct qic_part *p = r->parts;
+		r->parts = p->next;
+		qs_free(p);
+	}
+}
+
 /* Removes temp files a crash left in dir_fd's tree (a received file that was not complete:
- * it never replaced anything). Never follows symlinks; depth is bounded by the path limit. */
-static void remove_stale_temps(int dir_fd, unsigned depth)
+ * it never replaced anything) and notes the part files young enough to resume. rel holds the
+ * root-relative path of dir_fd (rel_len bytes, "" for the root) in a buffer of
+ * QS_PATH_MAX + 64 shared by the whole walk. Never follows symlinks; depth is bounded by the
+ * path limit. */
+static void remove_stale_temps(struct qic_root *r, int dir_fd, char *rel, size_t rel_len,
+			       unsigned depth)
 {
 	int fd = dup(dir_fd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -1119,13 +1233,24 @@ static void remove_stale_temps(int dir_fd, unsigned depth)
 			/* A download's part file stays a day for a resume. */
 			if (qs_localfile_part_is_stale(dirfd(d), de->d_name, PART_MAX_AGE_S))
 				unlinkat(dirfd(d), de->d_name, 0);
+			else if (rel_len + 1 + strlen(de->d_name) < QS_PATH_MAX + 64 &&
+				 snprintf(rel + rel_len, QS_PATH_MAX + 64 - rel_len, "%s%s",
+					  rel_len > 0 ? "/" : "", de->d_name) > 0)
+				part_note_rel(r, rel);
+			rel[rel_len] = '\0';
 			continue;
 		}
-		if (de->d_type == DT_DIR && depth < 2048) {
+		size_t n = strlen(de->d_name);
+		if (de->d_type == DT_DIR && depth < 2048 && rel_len + 1 + n <= QS_PATH_MAX) {
 			int sub = openat(dirfd(d), de->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub >= 0) {
-				remove_stale_temps(sub, depth + 1);
+				size_t sub_len = rel_len;
+				if (rel_len > 0)
+					rel[sub_len++] = '/';
+				memcpy(rel + sub_len, de->d_name, n + 1);
+				remove_stale_temps(r, sub, rel, sub_len + n, depth + 1);
+				rel[rel_len] = '\0';
 				close(sub);
 			}
 		}
@@ -1157,7 +1282,9 @@ static int root_attach(struct qic_engine *e, uint64_t id, const char *name, cons
 	}
 	r->next = e->roots;
 	e->roots = r;
-	remove_stale_temps(r->dir_fd, 0);
+	static char rel[QS_PATH_MAX + 64]; /* loop thread only */
+	rel[0] = '\0';
+	remove_stale_temps(r, r->dir_fd, rel, 0, 0);
 	rc = root_watch_start(e, r);
 	if (rc != 0)
 		qs_warn("client", "event=watch_failed root=%s err=%s (periodic scans only)", dir,
@@ -1391,6 +1518,7 @@ void qic_engine_free(struct qic_engine *e)
 		close(r->dir_fd);
 		qs_free(r->name);
 		qs_free(r->dir);
+		qic_parts_free(r);
 		if (r->watch != NULL) {
 			qs_ignore_free(r->watch->ig);
 			qs_free(r->watch);

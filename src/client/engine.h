@@ -62,8 +62,22 @@ struct qic_root {
 	char pause_reason[256];
 	struct qic_transfers up, down; /* proposals sending chunks, files being received */
 	struct qic_deleter *deletes;   /* delete.c: subtree deletes in flight */
+	struct qic_part *parts;        /* engine.c: part files no download holds */
 	struct qic_root *next;
 };
+
+/* Part files of interrupted downloads (localfile.h, resumable downloads) that no running
+ * download holds: noted when a download is suspended or when the start finds one, forgotten
+ * when a download takes one over. Whenever the index's entry of a path changes (index.c) the
+ * path's noted part files are removed: whatever comes next for the path names its own, so
+ * they could only be litter (up to a day, as large as the file). */
+void qic_parts_note(struct qic_root *r, const char *path, const char *part_name);
+void qic_parts_forget(struct qic_root *r, const char *path, const char *part_name);
+void qic_parts_drop(struct qic_root *r, const char *path);
+/* For a rename of from (and what is below it) to to: removes the part files of from and of
+ * every path below it (now below to). */
+void qic_parts_drop_below(struct qic_root *r, const char *from, const char *to);
+void qic_parts_free(struct qic_root *r);
 
 /* Index access (index.c, on the client index). get: QS_ENOENT when absent. */
 int qic_index_get(struct qic_root *r, const char *path, struct qic_entry *out);

@@ -139,6 +139,7 @@ int qic_index_put(struct qic_root *r, const char *path, const struct qic_entry *
 	if (rc == 0)
 		rc = qs_index_put(ix, r->root_id, &p, &ie);
 	qs_path_release(&p);
+	qic_parts_drop(r, path);
 	return rc;
 }
 
@@ -153,6 +154,7 @@ int qic_index_delete(struct qic_root *r, const char *path)
 	if (rc == 0)
 		rc = qs_index_delete(ix, r->root_id, &p);
 	qs_path_release(&p);
+	qic_parts_drop(r, path);
 	return rc;
 }
 
@@ -250,6 +252,7 @@ int qic_index_move(struct qic_root *r, const char *from, const char *to)
 		rc = qic_index_delete(r, old.v[i]);
 	if (rc == 0)
 		rc = qs_index_rename(ix, r->root_id, &pf, &pt);
+	qic_parts_drop_below(r, from, to);
 	for (size_t i = 0; i < old.n; i++)
 		qs_free(old.v[i]);
 	qs_free(old.v);

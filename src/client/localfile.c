@@ -327,21 +327,42 @@ int qs_localfile_install(struct qs_localfile_writer *w, uint32_t mode, int64_t m
 
 /* ---- resumable downloads ------------------------------------------------------------------ */
 
-/* QS_LOCALFILE_PART_PREFIX and 16 hex digits of SHA-256(name, NUL, content hash). */
-static int part_name(const char *name, const uint8_t *content_hash, char out[64])
+/* 16 hex digits of SHA-256(name, NUL[, content hash]) into hex[17]. */
+static int name_digest(const char *name, const uint8_t *content_hash, char hex[17])
 {
 	struct qs_sha256 sha;
 	uint8_t digest[QS_SHA256_LEN];
-	char hex[17];
 	int rc = qs_sha256_init(&sha);
 	if (rc != 0)
 		return rc;
 	qs_sha256_update(&sha, name, strlen(name) + 1);
-	qs_sha256_update(&sha, content_hash, QS_CONTENT_HASH_LEN);
+	if (content_hash != NULL)
+		qs_sha256_update(&sha, content_hash, QS_CONTENT_HASH_LEN);
 	qs_sha256_final(&sha, digest);
 	qs_hex_encode(digest, 8, hex);
-	snprintf(out, 64, "%s%s", QS_LOCALFILE_PART_PREFIX, hex);
 	return 0;
+}
+
+int qs_localfile_part_prefix(const char *name, char out[64])
+{
+	char hex[17];
+	int rc = name_digest(name, NULL, hex);
+	if (rc == 0)
+		snprintf(out, 64, "%s%s-", QS_LOCALFILE_PART_PREFIX, hex);
+	return rc;
+}
+
+/* QS_LOCALFILE_PART_PREFIX, 16 hex digits of SHA-256(name, NUL), '-', and 16 of
+ * SHA-256(name, NUL, content hash). */
+static int part_name(const char *name, const uint8_t *content_hash, char out[64])
+{
+	char hex[17];
+	int rc = qs_localfile_part_prefix(name, out);
+	if (rc == 0)
+		rc = name_digest(name, content_hash, hex);
+	if (rc == 0)
+		snprintf(out + strlen(out), 64 - strlen(out), "%s", hex);
+	return rc;
 }
 
 int qs_localfile_writer_resume(struct qs_localfile_writer *w, int root_fd, const char *path,
@@ -415,8 +436,9 @@ void qs_localfile_writer_suspend(struct qs_localfile_writer *w)
 bool qs_localfile_part_is_stale(int dir_fd, const char *name, int64_t max_age_s)
 {
 	struct stat st;
-	if (strncmp(name, QS_LOCALFILE_PART_PREFIX, strlen(QS_LOCALFILE_PART_PREFIX)) != 0)
-		return true; /* any other temp file: a crash's leftover */
+	if (strncmp(name, QS_LOCALFILE_PART_PREFIX, strlen(QS_LOCALFILE_PART_PREFIX)) != 0 ||
+	    strlen(name) != QS_LOCALFILE_PART_NAME_LEN)
+		return true; /* any other temp file (or an older naming): a crash's leftover */
 	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return false;
 	return (int64_t)time(NULL) - (int64_t)st.st_mtime > max_age_s;

@@ -72,10 +72,16 @@ int qs_localfile_writer_append(struct qs_localfile_writer *w, const void *p, siz
 /* Removes the temp file (an aborted receive). */
 void qs_localfile_writer_abort(struct qs_localfile_writer *w);
 /* Resumable downloads: the temp file of a download of path with content content_hash is
- * "<dir>/" QS_LOCALFILE_PART_PREFIX "<16 hex>", named from the last component and the
+ * "<dir>/" QS_LOCALFILE_PART_PREFIX "<16 hex>-<16 hex>": the first half names the last
+ * component (so the part files of one path can be found), the second the component and the
  * content, so a retry of the same version (after a lost connection or a killed daemon) finds
  * what the earlier attempt wrote. */
 #define QS_LOCALFILE_PART_PREFIX QS_LOCALFILE_TMP_PREFIX "part-"
+#define QS_LOCALFILE_PART_NAME_LEN (sizeof(QS_LOCALFILE_PART_PREFIX) - 1 + 33)
+
+/* The start every part file of a file named name (a last component) has in common:
+ * QS_LOCALFILE_PART_PREFIX "<16 hex>-". */
+int qs_localfile_part_prefix(const char *name, char out[64]);
 
 /* Opens or creates that temp file for appending; *have_bytes is what it already holds (the
  * caller verifies it with qs_localfile_writer_verify and cuts it with
@@ -99,7 +105,8 @@ int qs_localfile_writer_copy(struct qs_localfile_writer *w, int root_fd, const c
 int qs_localfile_writer_truncate(struct qs_localfile_writer *w, uint64_t len);
 /* Closes the writer and keeps its temp file for a later qs_localfile_writer_resume. */
 void qs_localfile_writer_suspend(struct qs_localfile_writer *w);
-/* True for the name of a resumable temp file older than max_age_s (removed at start). */
+/* True for the name of a resumable temp file older than max_age_s (removed at start), and for
+ * any other temp file name. */
 bool qs_localfile_part_is_stale(int dir_fd, const char *name, int64_t max_age_s);
 
 /* Sets mode and mtime, optionally fsyncs, re-checks the target: it must be absent when

@@ -554,6 +554,7 @@ static int start_chunked_file(struct recv *v)
 	int rc = qs_localfile_writer_resume(&v->w, v->r->dir_fd, v->path, v->content.hash, &have);
 	if (rc != 0)
 		return rc;
+	qic_parts_forget(v->r, v->path, v->w.tmp_name); /* ours now */
 	v->writing = true;
 	xfer_start(v);
 	v->resumable = true;
@@ -1000,8 +1001,11 @@ static void recv_on_close(struct qs_tx *tx, int err, void *arg)
 	struct recv *v = arg;
 	if (err == QS_ECONN && v->writing && v->resumable) {
 		/* The next attempt at this version continues from what was written. */
+		char part[sizeof(v->w.tmp_name)];
+		memcpy(part, v->w.tmp_name, sizeof(part));
 		qs_localfile_writer_suspend(&v->w);
 		v->writing = false;
+		qic_parts_note(v->r, v->path, part);
 	}
 	recv_free(v);
 }
