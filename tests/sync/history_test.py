@@ -217,6 +217,7 @@ def test_gc():
     srv.wait(timeout=30)
     start_qis_keep(port, 5)
     wait_version(a, path, 12)
+    wait_version(b, os.path.join(b.dir, "g.bin"), 12)  # b is back on the restarted server too
     after = store_bytes()
     print("gc: chunk store %d -> %d bytes with retention 'last 5'" % (before, after))
     if after > before - 6 * (3 << 20):
