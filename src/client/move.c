@@ -180,6 +180,10 @@ static int mover_answer(struct mover *m, const Quics__PleaseSyncResponse *resp)
 		qic_root_scan_below(m->r, m->to);
 	else
 		qic_mark_dirty(m->r, m->to);
+	/* And the old name: something made there while the move was on its way was looked at
+	 * against the index of before the move (where the moved path still was), and may have
+	 * passed for it (chaos seed 1539: a new directory at the old name never proposed). */
+	qic_root_scan_below(m->r, m->from);
 	if (stale)
 		qic_root_full_scan(m->r);
 	return 0;
