@@ -743,8 +743,28 @@ static int start_file(struct recv *v, const Quics__FileState *st)
 static void delete_one(struct qic_root *r, const char *path, uint64_t version)
 {
 	struct qic_entry e;
-	if (qic_index_get(r, path, &e) != 0)
+	if (qic_index_get(r, path, &e) != 0) {
+		/* Never had it (its push may still be on its way): remember that it is gone at
+		 * this version, so an older push arriving late is not installed (chaos seed 1775).
+		 * Something the user made there is theirs: looked at, never recorded over. */
+		int dfd;
+		const char *name;
+		struct stat st;
+		int rc = open_parent_of(r, path, &dfd, &name);
+		bool present = rc != QS_ENOENT; /* an unreadable parent counts as present */
+		if (rc == 0) {
+			present = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+				  errno != ENOENT;
+			close(dfd);
+		}
+		memset(&e, 0, sizeof(e));
+		e.base_version = version;
+		e.content.kind = QS_KIND_TOMBSTONE;
+		e.durable = true;
+		if (present || qic_index_put(r, path, &e) != 0)
+			qic_mark_dirty(r, path);
 		return;
+	}
 	bool skip = e.base_version >= version || e.conflicted;
 	enum qs_kind kind = e.content.kind;
 	int dfd = -1;
