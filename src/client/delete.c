@@ -166,9 +166,15 @@ static const struct qs_tx_ops deleter_ops = {.on_msg = deleter_on_msg,
 static int collect(void *arg, const char *path, const struct qic_entry *e)
 {
 	struct qic_deleter *d = arg;
-	if (strcmp(path, d->dir) == 0 || e->content.kind == QS_KIND_TOMBSTONE)
+	if (strcmp(path, d->dir) == 0)
 		return 0;
-	if (e->conflicted || e->base_version == 0)
+	/* A conflict first: its agreed content may be "deleted" while the file there is our
+	 * candidate (chaos seed 1545: the candidate's deletion was dropped with the tree's). */
+	if (e->conflicted)
+		return QS_ECONFLICT;
+	if (e->content.kind == QS_KIND_TOMBSTONE)
+		return 0;
+	if (e->base_version == 0)
 		return QS_ECONFLICT;
 	if (d->n >= DELETE_MAX)
 		return QS_E2BIG;
