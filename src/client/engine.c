@@ -1207,6 +1207,44 @@ void qic_parts_free(struct qic_root *r)
 		r->parts = p->next;
 		qs_free(p);
 	}
+	while (r->refused != NULL) {
+		struct qic_part *p = r->refused;
+		r->refused = p->next;
+		qs_free(p);
+	}
+	r->n_refused = 0;
+}
+
+#define REFUSED_MAX 1024
+
+void qic_push_refused(struct qic_root *r, const char *path)
+{
+	for (struct qic_part *p = r->refused; p != NULL; p = p->next)
+		if (strcmp(p->rel, path) == 0)
+			return;
+	size_t n = strlen(path) + 1;
+	struct qic_part *p = r->n_refused < REFUSED_MAX ? qs_malloc(sizeof(*p) + n) : NULL;
+	if (p == NULL) {
+		qic_root_full_scan(r); /* too many to remember: ask for everything newer now */
+		return;
+	}
+	memcpy(p->rel, path, n);
+	p->next = r->refused;
+	r->refused = p;
+	r->n_refused++;
+}
+
+bool qic_push_refused_take(struct qic_root *r, const char *path)
+{
+	for (struct qic_part **pp = &r->refused; *pp != NULL; pp = &(*pp)->next)
+		if (strcmp((*pp)->rel, path) == 0) {
+			struct qic_part *p = *pp;
+			*pp = p->next;
+			qs_free(p);
+			r->n_refused--;
+			return true;
+		}
+	return false;
 }
 
 /* Removes temp files a crash left in dir_fd's tree (a received file that was not complete:

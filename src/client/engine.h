@@ -63,6 +63,8 @@ struct qic_root {
 	struct qic_transfers up, down; /* proposals sending chunks, files being received */
 	struct qic_deleter *deletes;   /* delete.c: subtree deletes in flight */
 	struct qic_part *parts;        /* engine.c: part files no download holds */
+	struct qic_part *refused;      /* engine.c: paths whose push we refused (local change) */
+	size_t n_refused;
 	struct qic_root *next;
 };
 
@@ -78,6 +80,13 @@ void qic_parts_drop(struct qic_root *r, const char *path);
  * every path below it (now below to). */
 void qic_parts_drop_below(struct qic_root *r, const char *from, const char *to);
 void qic_parts_free(struct qic_root *r);
+
+/* A push of path was refused because the local path differs from the index (receive.c): if
+ * the proposal that follows finds no change after all (touched, same bytes), the newer
+ * version would never come again by itself; qic_push_refused_take then says so once, and the
+ * caller asks the server for everything newer (FULL_SCAN). */
+void qic_push_refused(struct qic_root *r, const char *path);
+bool qic_push_refused_take(struct qic_root *r, const char *path);
 
 /* Index access (index.c, on the client index). get: QS_ENOENT when absent. */
 int qic_index_get(struct qic_root *r, const char *path, struct qic_entry *out);

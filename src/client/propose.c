@@ -317,8 +317,17 @@ int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
 		bool *started)
 {
 	*started = false;
-	if (unchanged_by_stat(r, path))
+	if (unchanged_by_stat(r, path)) {
+		struct qic_entry e;
+		bool conflicted = false;
+		if (qic_index_get(r, path, &e) == 0) {
+			conflicted = e.conflicted;
+			qic_entry_release(&e);
+		}
+		if (qic_push_refused_take(r, path) && !conflicted)
+			qic_root_full_scan(r);
 		return 0; /* e.g. a file we just received: the watcher saw its rename */
+	}
 	struct prop *p = qs_calloc(1, sizeof(*p));
 	if (p == NULL)
 		return QS_ENOMEM;
@@ -353,8 +362,13 @@ int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
 		}
 	}
 	uint64_t base = have ? e.base_version : 0;
+	bool conflicted = have && e.conflicted;
 	if (have)
 		qic_entry_release(&e);
+	/* We refused a newer version for what is no change after all (chaos seed 505); in a
+	 * conflict the path holds our candidate, which the server has: nothing to ask for. */
+	if (rc == 0 && qic_push_refused_take(r, path) && !propose && !conflicted)
+		qic_root_full_scan(r);
 	if (rc != 0 || !propose) {
 		prop_free(p);
 		return rc;

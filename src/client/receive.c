@@ -187,6 +187,13 @@ static int local_matches_index(struct recv *v, bool *matches)
 		}
 		return 0;
 	}
+	if (v->have_entry && v->entry.conflicted) {
+		/* Our candidate (or the user's later edit) is there: only the user's choice
+		 * (FORCE_SYNC) replaces it, never a newer version, such as the one a FULL_SCAN
+		 * pushes after a reconnect (docs/conflicts.md, 3). */
+		*matches = false;
+		return 0;
+	}
 	if (v->have_entry && v->entry.content.kind == QS_KIND_DIR) {
 		*matches = present && S_ISDIR(st.st_mode);
 		return 0;
@@ -862,6 +869,7 @@ static void fail(struct recv *v, int rc)
 	if (rc == QS_ECONFLICT) {
 		/* The user changed the path: keep it, propose it (the server decides). */
 		send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_LOCAL_CHANGE, 0, NULL);
+		qic_push_refused(v->r, v->path);
 		qic_mark_dirty(v->r, v->path);
 		return;
 	}

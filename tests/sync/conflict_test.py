@@ -158,6 +158,13 @@ def test_two_way():
     check_untouched(b, "doc.txt", b_bytes)
     check_untouched(a, "doc.txt", a_bytes)
     check_untouched(c, "doc.txt", a_bytes)
+    # A restart reconnects with a full scan, and the server pushes its newer version to b:
+    # it must not replace b's conflicted copy either.
+    b.stop()
+    b.start()
+    wait_conflict(b, "doc.txt", 1)
+    time.sleep(1.5)
+    check_untouched(b, "doc.txt", b_bytes)
     # the server admin sees it too
     r = h.subprocess.run([h.QIS, "show", "conflict", "--json"], stdout=h.subprocess.PIPE,
                          text=True, timeout=30)
