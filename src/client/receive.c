@@ -920,6 +920,10 @@ static int on_request(struct recv *v, const struct push_req *req)
 		return 0;
 	}
 	if (req->must != NULL && req->must->moved_from[0] != '\0') {
+		/* The old name is gone on the server: part files of downloads under it can never
+		 * be resumed, whether the move applies here or not (chaos seed 755: the old name
+		 * never arrived here, so no index change of it would ever remove its part file). */
+		qic_parts_drop_below(v->r, req->must->moved_from, req->must->moved_from);
 		bool applied;
 		rc = try_move(v, req->must, &applied);
 		if (rc != 0 || applied) {
