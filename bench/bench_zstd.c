@@ -179,6 +179,9 @@ static int bench_chunk(const char *name, struct bench_ctx *c, int runs)
 	if (z == NULL)
 		c->wire_len = BENCH_CHUNK_BYTES;
 	int rc = measure(c, OP_RECEIVE, runs, &b);
+	if (rc == 0 && c->rx.dctx != NULL)
+		printf("%-6s receiver's zstd context: %zu bytes (beside the chunk's own buffer)\n",
+		       name, ZSTD_sizeof_DCtx(c->rx.dctx));
 	if (rc == 0) {
 		b.out_bytes = SIZE_MAX; /* no ratio to show */
 		print_row(name,
