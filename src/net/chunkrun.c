@@ -170,8 +170,7 @@ const char *qs_chunk_fault_name(enum qs_chunk_fault f)
 static int fault(struct qs_chunk_rx *rx, enum qs_chunk_fault f)
 {
 	rx->fault = f;
-	qs_debug("chunkrun", "refused fault=%s length=%u wire_length=%u", qs_chunk_fault_name(f),
-		 rx->length, rx->wire_length);
+	qs_debug("chunkrun", "refused fault=%s", qs_chunk_fault_name(f));
 	return QS_EPROTO;
 }
 
@@ -246,11 +245,8 @@ int qs_chunk_rx_header(struct qs_chunk_rx *rx, const uint8_t *payload, size_t le
 		rc = QS_ENOENT;
 	else
 		f = header_fault(h);
-	if (f != QS_CHUNK_FAULT_NONE) {
-		rx->length = h->length;
-		rx->wire_length = h->wire_length;
+	if (f != QS_CHUNK_FAULT_NONE)
 		rc = fault(rx, f);
-	}
 	if (rc == 0) {
 		memcpy(rx->hash, h->hash.data, QS_SHA256_LEN);
 		rx->length = h->length;
