@@ -1012,9 +1012,10 @@ static int recv_on_data(struct qs_tx *tx, const uint8_t *d, size_t len, uint64_t
 	if (v->done)
 		return 0;
 	bool complete;
+	size_t had = v->rx.data.len; /* progress counts chunk bytes, not (compressed) DATA */
 	int rc = qs_chunk_rx_data(&v->rx, d, len, &complete);
 	if (rc == 0)
-		xfer_add_done(v, len);
+		xfer_add_done(v, v->rx.data.len - had);
 	if (rc == 0 && complete) {
 		rc = qs_localfile_writer_append(&v->w, v->rx.data.data, v->rx.data.len);
 		if (rc == 0) {

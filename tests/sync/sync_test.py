@@ -377,6 +377,35 @@ def test_move():
     print("move: converged")
 
 
+def test_compress():
+    """Compressible chunks travel zstd-compressed, incompressible ones raw, both byte-exact."""
+    srv, port, fpr, cs = setup(2)
+    a, b = cs
+    words = [b"sync ", b"chunk ", b"the ", b"server ", b"client\n", b"version ", b"folder "]
+    rnd = os.urandom(2 << 20)  # no repeats: chunk deduplication must not be what saves
+    text = b"".join(words[x % 7] + (b"%d " % x if x % 5 == 0 else b"") for x in rnd)
+    text = text[:12 << 20]  # a few chunks of text-like bytes
+    noise = os.urandom(4 << 20)
+    converge(cs)
+    a0, b0 = traffic(a), traffic(b)
+    write(os.path.join(a.dir, "log.txt"), text)
+    t = converge(cs, timeout=60, expect=lambda t: t.get("log.txt", (0, 0, ""))[2] == sha(text))
+    a1, b1 = traffic(a), traffic(b)
+    sent, received = a1[0] - a0[0], b1[1] - b0[1]
+    print("compress: %d bytes of text; A sent %d, B received %d" % (len(text), sent, received))
+    if sent > len(text) // 2 or received > len(text) // 2:
+        fail("text went uncompressed: A sent %d, B received %d of %d bytes"
+             % (sent, received, len(text)))
+    write(os.path.join(a.dir, "noise.bin"), noise)
+    converge(cs, timeout=60, expect=lambda t: t.get("noise.bin", (0, 0, ""))[2] == sha(noise))
+    a2, b2 = traffic(a), traffic(b)
+    sent, received = a2[0] - a1[0], b2[1] - b1[1]
+    print("compress: %d random bytes; A sent %d, B received %d" % (len(noise), sent, received))
+    if sent < len(noise) or received < len(noise):
+        fail("random bytes cannot shrink: A sent %d, B received %d of %d"
+             % (sent, received, len(noise)))
+
+
 def test_need_content():
     # NEED_CONTENT: the server's chunk store loses the chunks of a file (deleted objects);
     # a client that joins later still gets the file: the server asks the clients that have
@@ -572,7 +601,7 @@ def main():
         {"basic": test_basic, "offline": test_offline, "restart": test_restart,
          "crash": test_crash, "guard": test_guard, "move": test_move,
          "delete": test_delete, "repair": test_repair,
-         "need_content": test_need_content}[TEST]()
+         "need_content": test_need_content, "compress": test_compress}[TEST]()
         print("PASS", TEST)
     finally:
         for p in procs:
