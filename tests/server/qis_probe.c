@@ -283,7 +283,7 @@ static const struct qs_tx_ops rr_ops = {.on_msg = rr_msg, .on_close = rr_close};
 static void rr_run(struct peer *p, const char *name, const ProtobufCMessage *req, struct rr *r)
 {
 	struct qs_tx *tx;
-	if (qs_conn_open_tx(p->conn, name, &rr_ops, r, &tx) != 0) {
+	if (p->conn == NULL || qs_conn_open_tx(p->conn, name, &rr_ops, r, &tx) != 0) {
 		r->err = QS_ECONN;
 		return;
 	}

@@ -110,10 +110,12 @@ def memory_kib(pid):
 def test_abuse():
     # Connection storm, idle streams, slow-loris uploads (qis-probe --scenario abuse): a
     # well-behaved client's round trips stay fast, the server's memory stays bounded, and
-    # transactions that stall are canceled by the server after its stall timeout (2 s here).
-    srv, port, fpr = start_qis(extra=["--stall-timeout", "2"])
+    # transactions that stall are canceled by the server after its stall timeout (4 s here,
+    # QS_ABUSE_STALL_S under the sanitizers).
+    stall = os.environ.get("QS_ABUSE_STALL_S", "4")
+    srv, port, fpr = start_qis(extra=["--stall-timeout", stall])
     before = memory_kib(srv.pid)
-    r = probe(port, fpr, "abuse", env={"QS_STALL_TIMEOUT_S": "2"})
+    r = probe(port, fpr, "abuse", env={"QS_STALL_TIMEOUT_S": stall})
     after = memory_kib(srv.pid)
     print("qis memory: RSS %d KiB before, %d KiB after, peak %d KiB" %
           (before["VmRSS"], after["VmRSS"], after["VmHWM"]))
