@@ -1,10 +1,14 @@
 /* The qic sync engine (see engine.h for the concurrency model). Owns: the index, the QUIC
  * client, the roots with their watchers, and the queue of paths to look at. A path enters
  * the queue from the watcher, a scan, or a MUST_SYNC that met a local change; at most
- * QIC_IN_FLIGHT proposals run at once; a path is queued at most once at a time. */
+ * QIC_IN_FLIGHT looks (a hash on the thread pool, then a proposal) run at once, of which at
+ * most QIC_HASHING hashes; a path is queued at most once at a time, and in flight at most
+ * once. */
 #include "client/engine.h"
+#include "client/hashjob.h"
 #include "client/repair.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +35,11 @@
 #include "net/txmsg.h"
 
 #define QIC_IN_FLIGHT 32
+/* Hashes on the thread pool at once (each also counts against QIC_IN_FLIGHT). Hashing is
+ * CPU-bound (chunker + SHA-256, about 1 GB/s a core): two keep both cores of a small machine
+ * busy and leave two of libuv's four pool threads free; a queue of 10,000 paths still
+ * makes only two jobs at a time. */
+#define QIC_HASHING 2
 #define QIC_RETRY_MS 200
 /* Removals are held until the watcher is quiet this long (at most QIC_HOLD_MAX_MS after the
  * first), so that a directory removed with everything below it (rm -rf reports the entries
@@ -45,7 +54,8 @@ struct dirty {
 	struct qic_root *r;
 	char *path;
 	struct dirty *next;
-	bool again; /* in flight: changed again since the proposal started */
+	bool again;               /* in flight: changed again since its look started */
+	struct qic_hashjob *hash; /* in flight: being hashed (the proposal has not started) */
 };
 
 /* A removal the watcher reported, held until it is quiet (QIC_HOLD_QUIET_MS). */
@@ -86,8 +96,9 @@ struct qic_engine {
 	struct qic_root *roots;
 	struct dirty *q_head, *q_tail;
 	struct qs_htab queued; /* "root\0path" of queued paths */
-	struct dirty *flying;  /* paths whose proposal runs (at most QIC_IN_FLIGHT) */
+	struct dirty *flying;  /* paths being hashed or proposed (at most QIC_IN_FLIGHT) */
 	uint64_t queued_n, in_flight, uploaded, downloaded;
+	uint64_t hashing; /* of in_flight, hash jobs on the pool (at most QIC_HASHING) */
 	uv_timer_t retry, rescan, durable;
 	uv_timer_t hold; /* releases the held removals */
 	struct held_removal *held, **held_tail;
@@ -225,10 +236,68 @@ static void proposal_done(struct qic_root *r, const char *path, int err, void *a
 	pump(e);
 }
 
-/* Starts proposals for queued paths while connected and under the in-flight limit. */
+/* Whether r is still one of the engine's roots (qic_engine_remove_root unlinks it). */
+static bool root_attached(struct qic_engine *e, const struct qic_root *r)
+{
+	return qic_root_by_id(e, r->root_id) == r;
+}
+
+/* A look that proposed nothing (or could not) ends: d leaves the flight. */
+static void look_ended(struct qic_engine *e, struct dirty *d, int rc)
+{
+	struct dirty **s = &e->flying;
+	while (*s != d)
+		s = &(*s)->next;
+	*s = d->next;
+	e->in_flight--;
+	struct qic_root *r = d->r;
+	bool live = !e->stopping && root_attached(e, r);
+	if (rc != 0 && rc != QS_EAGAIN && rc != QS_ECONN && rc != QS_ECANCELED)
+		qs_warn("client", "event=look_failed path=\"%s\" err=%s", d->path, qs_strerror(rc));
+	if (live && (d->again || rc == QS_EAGAIN || rc == QS_ECONN))
+		qic_mark_dirty(r, d->path); /* changed meanwhile, being written, or not connected */
+	qs_free(d->path);
+	qs_free(d);
+	if (!live)
+		return;
+	if (rc == QS_EAGAIN)
+		uv_timer_start(&e->retry, retry_cb, QIC_RETRY_MS, 0); /* look again shortly */
+	else
+		pump(e);
+}
+
+/* A hash job ended (on the loop): the index decides whether to propose the path, on the
+ * connection there is now. The engine may be stopping, the root gone, the connection lost,
+ * or the path changed meanwhile (qic_propose checks its stat again). */
+static void hashed(void *arg, int err, struct qs_localfile *f)
+{
+	struct dirty *d = arg;
+	struct qic_root *r = d->r;
+	struct qic_engine *e = r->e;
+	d->hash = NULL;
+	e->hashing--;
+	int rc = err;
+	if (rc == 0 && (e->stopping || !root_attached(e, r)))
+		rc = QS_ECANCELED;
+	struct qs_conn *conn = e->authed ? e->conn : NULL;
+	if (rc == 0 && conn == NULL)
+		rc = QS_ECONN;
+	if (rc == 0 && f->kind == QS_KIND_TOMBSTONE && qic_delete_covers(r, d->path)) {
+		look_ended(e, d, 0); /* travels with a directory's deletion in flight */
+		return;
+	}
+	bool started = false;
+	if (rc == 0)
+		rc = qic_propose(r, d->path, f, conn, proposal_done, e, &started);
+	if (!started)
+		look_ended(e, d, rc); /* else d stays in flight until proposal_done */
+}
+
+/* Starts looks at queued paths (a hash job each) while connected and under the limits. */
 static void pump(struct qic_engine *e)
 {
-	while (e->authed && e->conn != NULL && e->in_flight < QIC_IN_FLIGHT && e->q_head != NULL) {
+	while (e->authed && e->conn != NULL && e->in_flight < QIC_IN_FLIGHT &&
+	       e->hashing < QIC_HASHING && e->q_head != NULL) {
 		struct dirty *d = e->q_head;
 		e->q_head = d->next;
 		if (e->q_head == NULL)
@@ -243,35 +312,31 @@ static void pump(struct qic_engine *e)
 			qs_free(d);
 			continue;
 		}
-		/* In the list before the proposal starts, as its answer may come at once; d is
-		 * the list's (and then proposal_done's) once the proposal started. */
-		d->again = false;
-		d->next = e->flying;
-		e->flying = d;
-		bool started = false;
-		int rc = qic_propose(d->r, d->path, e->conn, proposal_done, e, &started);
-		if (started) {
-			e->in_flight++;
-			continue; /* started implies rc == 0 */
-		}
-		d = flying_take(e, d->r->root_id, d->path);
-		if (rc == QS_EAGAIN) {
-			/* Being written: look again shortly. */
-			struct qic_root *r = d->r;
-			char *path = d->path;
-			d->path = NULL;
-			qs_free(d);
-			qic_mark_dirty(r, path);
-			qs_free(path);
-			uv_timer_start(&e->retry, retry_cb, QIC_RETRY_MS, 0);
-			return;
-		}
+		int rc = 0;
+		if (!qic_propose_unchanged(d->r, d->path)) /* e.g. a file we just received */
+			rc = qic_hashjob_start(e->loop, d->r->dir_fd, d->path, hashed, d, &d->hash);
 		if (rc != 0)
 			qs_warn("client", "event=look_failed path=\"%s\" err=%s", d->path,
 				qs_strerror(rc));
-		qs_free(d->path);
-		qs_free(d);
+		if (rc != 0 || d->hash == NULL) {
+			qs_free(d->path);
+			qs_free(d);
+			continue;
+		}
+		d->again = false;
+		d->next = e->flying;
+		e->flying = d;
+		e->in_flight++;
+		e->hashing++;
 	}
+}
+
+/* Stops the hash jobs of r (all roots: NULL); their looks end as canceled. */
+static void cancel_hashes(struct qic_engine *e, const struct qic_root *r)
+{
+	for (struct dirty *d = e->flying; d != NULL; d = d->next)
+		if (d->hash != NULL && (r == NULL || d->r == r))
+			qic_hashjob_cancel(d->hash);
 }
 
 /* ---- roots, watchers, scans ------------------------------------------------------------ */
@@ -1257,6 +1322,7 @@ int qic_engine_remove_root(struct qic_engine *e, const char *dir)
 		if (rc != 0)
 			return rc;
 		root_watch_close(r);
+		cancel_hashes(e, r);
 		/* The root stays allocated (queued work may point at it) but is unlinked. */
 		*pp = r->next;
 		return 0;
@@ -1345,6 +1411,7 @@ static void handle_closed(uv_handle_t *h)
 void qic_engine_stop(struct qic_engine *e, void (*done)(void *arg), void *arg)
 {
 	e->stopping = true;
+	cancel_hashes(e, NULL); /* the loop runs until their ends have run */
 	for (struct qic_root *r = e->roots; r != NULL; r = r->next)
 		root_watch_close(r);
 	uv_close((uv_handle_t *)&e->retry, handle_closed);
@@ -1372,6 +1439,7 @@ void qic_engine_free(struct qic_engine *e)
 		qs_free(d);
 	}
 	qs_htab_release(&e->queued);
+	assert(e->hashing == 0); /* the loop ran until every hash job had ended */
 	while (e->flying != NULL) {
 		struct dirty *d = e->flying;
 		e->flying = d->next;
@@ -1479,6 +1547,9 @@ void qic_engine_each_root(struct qic_engine *e,
 		for (struct dirty *d = e->q_head; d != NULL; d = d->next)
 			if (d->r == r)
 				st.pending++;
+		for (struct dirty *d = e->flying; d != NULL; d = d->next)
+			if (d->r == r && d->hash != NULL)
+				st.pending++; /* being hashed: not proposed yet */
 		fn(arg, &st);
 	}
 }

@@ -69,7 +69,7 @@ static int open_parent(int root_fd, const char *path, int *dir_fd, const char **
 	return rc;
 }
 
-static int hash_file_fd(int fd, struct qs_localfile *f)
+static int hash_file_fd(int fd, const atomic_bool *cancel, struct qs_localfile *f)
 {
 	struct qs_chunker ch;
 	int rc = qs_chunker_init(&ch, &qs_chunker_default_params, qs_manifest_on_chunk,
@@ -82,6 +82,10 @@ static int hash_file_fd(int fd, struct qs_localfile *f)
 		return QS_ENOMEM;
 	}
 	for (;;) {
+		if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed)) {
+			rc = QS_ECANCELED;
+			break;
+		}
 		ssize_t n = read(fd, buf, READ_BLOCK);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -143,6 +147,12 @@ static int hash_symlink(int root_fd, const char *path, const struct stat *st,
 
 int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f)
 {
+	return qs_localfile_hash_or_cancel(root_fd, path, NULL, f);
+}
+
+int qs_localfile_hash_or_cancel(int root_fd, const char *path, const atomic_bool *cancel,
+				struct qs_localfile *f)
+{
 	int dir_fd;
 	const char *name;
 	int rc = open_parent(root_fd, path, &dir_fd, &name);
@@ -180,7 +190,7 @@ int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f)
 	if (rc != 0)
 		return rc;
 	struct stat st2;
-	rc = hash_file_fd(fd, f);
+	rc = hash_file_fd(fd, cancel, f);
 	if (rc == 0 && fstat(fd, &st2) != 0)
 		rc = qs_err_from_errno(errno);
 	close(fd);

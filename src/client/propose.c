@@ -1,4 +1,5 @@
-/* PLEASE_SYNC on the client: a path changed locally. Its current state is hashed, compared
+/* PLEASE_SYNC on the client: a path changed locally. Its current state, hashed on the thread
+ * pool (engine.c, hashjob.c) and checked against the path's stat once back, is compared
  * with the index (unchanged content only refreshes the fingerprint), and proposed with the
  * index's base version. Chunks the server asks for are read back from the file and sent
  * while the transaction has room; a file that changes meanwhile aborts the proposal and is
@@ -114,6 +115,22 @@ static int record_conflict(struct prop *p, uint64_t server_version)
 	return rc;
 }
 
+/* Whether the path is still what f describes (stat fingerprint; absent for a tombstone). */
+static bool still_local(struct qic_root *r, const char *path, const struct qs_localfile *f)
+{
+	struct stat st;
+	bool present = stat_local(r, path, &st);
+	if (f->kind == QS_KIND_TOMBSTONE)
+		return !present;
+	if (!present)
+		return false;
+	if (f->kind == QS_KIND_DIR)
+		return S_ISDIR(st.st_mode);
+	struct qs_fingerprint now;
+	qs_fingerprint_from_stat(&st, &now);
+	return qs_fingerprint_equal(&now, &f->fp);
+}
+
 /* After the answer is recorded: if the local path is no longer what was proposed, it is
  * looked at again (the engine re-proposes it once this proposal ends). A watcher event
  * covers the user's edits, but not a path this client moved away itself: a MOVE pushed
@@ -122,21 +139,7 @@ static int record_conflict(struct prop *p, uint64_t server_version)
  * never proposed deleted, and the clients never converged). */
 static void recheck_local(struct prop *p)
 {
-	struct stat st;
-	bool present = stat_local(p->r, p->path, &st);
-	bool same;
-	if (p->f.kind == QS_KIND_TOMBSTONE) {
-		same = !present;
-	} else if (!present) {
-		same = false;
-	} else if (p->f.kind == QS_KIND_DIR) {
-		same = S_ISDIR(st.st_mode);
-	} else {
-		struct qs_fingerprint now;
-		qs_fingerprint_from_stat(&st, &now);
-		same = qs_fingerprint_equal(&now, &p->f.fp);
-	}
-	if (!same)
+	if (!still_local(p->r, p->path, &p->f))
 		qic_mark_dirty(p->r, p->path);
 }
 
@@ -293,9 +296,7 @@ static int read_inline(struct prop *p, uint8_t **out)
 	return 0;
 }
 
-/* True if path still has exactly the stat fingerprint the index recorded for its agreed (or
- * candidate) content: then it is unchanged and is not read at all. */
-static bool unchanged_by_stat(struct qic_root *r, const char *path)
+bool qic_propose_unchanged(struct qic_root *r, const char *path)
 {
 	struct qic_entry e;
 	if (qic_index_get(r, path, &e) != 0)
@@ -312,23 +313,27 @@ static bool unchanged_by_stat(struct qic_root *r, const char *path)
 	return same;
 }
 
-int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
+int qic_propose(struct qic_root *r, const char *path, struct qs_localfile *f, struct qs_conn *conn,
 		void (*done)(struct qic_root *r, const char *path, int err, void *arg), void *arg,
 		bool *started)
 {
 	*started = false;
-	if (unchanged_by_stat(r, path))
-		return 0; /* e.g. a file we just received: the watcher saw its rename */
 	struct prop *p = qs_calloc(1, sizeof(*p));
 	if (p == NULL)
 		return QS_ENOMEM;
 	p->r = r;
 	p->done = done;
 	p->done_arg = arg;
-	qs_localfile_init(&p->f);
+	p->f = *f;
+	qs_localfile_init(f);
 	qs_buf_init(&p->enc, (size_t)40 << 20);
 	p->path = qs_strdup(path);
-	int rc = p->path == NULL ? QS_ENOMEM : qs_localfile_hash(r->dir_fd, path, &p->f);
+	int rc = p->path == NULL ? QS_ENOMEM : 0;
+	/* Hashed off the loop: the path (and the index) may have moved on since. A file we
+	 * received meanwhile was renamed over the one hashed, whose old content must not be
+	 * proposed on top of the new version. */
+	if (rc == 0 && !still_local(r, path, &p->f))
+		rc = QS_EAGAIN;
 	struct qic_entry e;
 	bool have = false;
 	if (rc == 0) {
