@@ -108,11 +108,13 @@ struct qic_root *qic_root_by_id(struct qic_engine *e, uint64_t root_id);
 /* Proposals (propose.c). True if path still has exactly the stat fingerprint the index
  * recorded for its agreed (or candidate) content: then it is unchanged and is not hashed. */
 bool qic_propose_unchanged(struct qic_root *r, const char *path);
-/* f is root/path as hashed (on the thread pool; taken over: *f is left empty). If the path
- * still has f's stat fingerprint and f differs from the index, proposes it on conn.
- * *started tells whether a transaction was opened; done(err) then runs when it ends (err 0:
- * the server answered). Without a transaction nothing was needed (or an error is returned:
- * QS_EAGAIN when the path changed since it was hashed). */
+/* Whether root/path is still what f describes (its stat fingerprint; absent for a
+ * tombstone, a directory for a directory): a hash made off the loop is checked with it. */
+bool qic_propose_still_local(struct qic_root *r, const char *path, const struct qs_localfile *f);
+/* f is root/path as just hashed (taken over: *f is left empty). If f differs from the index,
+ * proposes it on conn. *started tells whether a transaction was opened; done(err) then runs
+ * when it ends (err 0: the server answered). Without a transaction nothing was needed (or an
+ * error is returned: QS_EAGAIN when the file is being written). */
 int qic_propose(struct qic_root *r, const char *path, struct qs_localfile *f, struct qs_conn *conn,
 		void (*done)(struct qic_root *r, const char *path, int err, void *arg), void *arg,
 		bool *started);

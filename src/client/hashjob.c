@@ -4,6 +4,7 @@
 #include "client/hashjob.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -23,7 +24,7 @@ struct qic_hashjob {
 static void work_cb(uv_work_t *w)
 {
 	struct qic_hashjob *j = w->data;
-	j->err = qs_localfile_hash_or_cancel(j->root_fd, j->path, &j->cancel, &j->f);
+	j->err = qs_localfile_hash_bounded(j->root_fd, j->path, UINT64_MAX, &j->cancel, &j->f);
 }
 
 static void after_cb(uv_work_t *w, int status)

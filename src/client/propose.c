@@ -1,9 +1,9 @@
-/* PLEASE_SYNC on the client: a path changed locally. Its current state, hashed on the thread
- * pool (engine.c, hashjob.c) and checked against the path's stat once back, is compared
- * with the index (unchanged content only refreshes the fingerprint), and proposed with the
- * index's base version. Chunks the server asks for are read back from the file and sent
- * while the transaction has room; a file that changes meanwhile aborts the proposal and is
- * looked at again. The index records the accepted version, or the conflict. */
+/* PLEASE_SYNC on the client: a path changed locally. Its current state, hashed by the engine
+ * (a large file on the thread pool, hashjob.c, and checked against the path's stat once
+ * back), is compared with the index (unchanged content only refreshes the fingerprint), and
+ * proposed with the index's base version. Chunks the server asks for are read back from the
+ * file and sent while the transaction has room; a file that changes meanwhile aborts the
+ * proposal and is looked at again. The index records the accepted version, or the conflict. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,8 +115,7 @@ static int record_conflict(struct prop *p, uint64_t server_version)
 	return rc;
 }
 
-/* Whether the path is still what f describes (stat fingerprint; absent for a tombstone). */
-static bool still_local(struct qic_root *r, const char *path, const struct qs_localfile *f)
+bool qic_propose_still_local(struct qic_root *r, const char *path, const struct qs_localfile *f)
 {
 	struct stat st;
 	bool present = stat_local(r, path, &st);
@@ -139,7 +138,7 @@ static bool still_local(struct qic_root *r, const char *path, const struct qs_lo
  * never proposed deleted, and the clients never converged). */
 static void recheck_local(struct prop *p)
 {
-	if (!still_local(p->r, p->path, &p->f))
+	if (!qic_propose_still_local(p->r, p->path, &p->f))
 		qic_mark_dirty(p->r, p->path);
 }
 
@@ -329,11 +328,6 @@ int qic_propose(struct qic_root *r, const char *path, struct qs_localfile *f, st
 	qs_buf_init(&p->enc, (size_t)40 << 20);
 	p->path = qs_strdup(path);
 	int rc = p->path == NULL ? QS_ENOMEM : 0;
-	/* Hashed off the loop: the path (and the index) may have moved on since. A file we
-	 * received meanwhile was renamed over the one hashed, whose old content must not be
-	 * proposed on top of the new version. */
-	if (rc == 0 && !still_local(r, path, &p->f))
-		rc = QS_EAGAIN;
 	struct qic_entry e;
 	bool have = false;
 	if (rc == 0) {
