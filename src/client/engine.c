@@ -379,8 +379,10 @@ static void pump(struct qic_engine *e)
 			look_hashed(e, d, rc, &f, &rc);
 		}
 		qs_localfile_release(&f);
-		if (rc == QS_EAGAIN)
-			break; /* being written: the retry timer looks again shortly */
+		/* Being written: the retry timer looks again shortly. Or the connection is dying
+		 * (not reported yet): the path is queued again for the next one. */
+		if (rc == QS_EAGAIN || rc == QS_ECONN)
+			break;
 	}
 	start_hashes(e);
 }
