@@ -1,10 +1,14 @@
 /* The qic sync engine (see engine.h for the concurrency model). Owns: the index, the QUIC
  * client, the roots with their watchers, and the queue of paths to look at. A path enters
  * the queue from the watcher, a scan, or a MUST_SYNC that met a local change; at most
- * QIC_IN_FLIGHT proposals run at once; a path is queued at most once at a time. */
+ * QIC_IN_FLIGHT looks (a hash on the thread pool, then a proposal) run at once, of which at
+ * most QIC_HASHING hashes; a path is queued at most once at a time, and in flight at most
+ * once. */
 #include "client/engine.h"
+#include "client/hashjob.h"
 #include "client/repair.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +35,14 @@
 #include "net/txmsg.h"
 
 #define QIC_IN_FLIGHT 32
+/* Hashes on the thread pool at once (each also counts against QIC_IN_FLIGHT). Hashing is
+ * CPU-bound (chunker + SHA-256, about 1 GB/s a core): two keep both cores of a small machine
+ * busy and leave two of libuv's four pool threads free; a queue of 10,000 paths still
+ * makes only two jobs at a time. */
+#define QIC_HASHING 2
+/* A regular file up to this size is hashed on the loop: about 0.1 ms, less than the round
+ * trip through the pool (10,000 files of 4 KiB took 3x longer through it, bench S2). */
+#define QIC_HASH_INLINE_MAX ((uint64_t)64 * 1024)
 #define QIC_RETRY_MS 200
 /* Removals are held until the watcher is quiet this long (at most QIC_HOLD_MAX_MS after the
  * first), so that a directory removed with everything below it (rm -rf reports the entries
@@ -45,7 +57,10 @@ struct dirty {
 	struct qic_root *r;
 	char *path;
 	struct dirty *next;
-	bool again; /* in flight: changed again since the proposal started */
+	bool again;   /* in flight: changed again since its look started */
+	bool waiting; /* in flight: waiting for a hash job (in the engine's wait list) */
+	struct qic_hashjob *hash; /* in flight: being hashed on the pool */
+	struct dirty *wait_next;
 };
 
 /* A removal the watcher reported, held until it is quiet (QIC_HOLD_QUIET_MS). */
@@ -86,8 +101,10 @@ struct qic_engine {
 	struct qic_root *roots;
 	struct dirty *q_head, *q_tail;
 	struct qs_htab queued; /* "root\0path" of queued paths */
-	struct dirty *flying;  /* paths whose proposal runs (at most QIC_IN_FLIGHT) */
+	struct dirty *flying;  /* paths being hashed or proposed (at most QIC_IN_FLIGHT) */
 	uint64_t queued_n, in_flight, uploaded, downloaded;
+	uint64_t hashing; /* of in_flight, hash jobs on the pool (at most QIC_HASHING) */
+	struct dirty *wait_head, **wait_tail; /* of flying, those waiting for a hash job */
 	uv_timer_t retry, rescan, durable;
 	uv_timer_t hold; /* releases the held removals */
 	struct held_removal *held, **held_tail;
@@ -225,7 +242,102 @@ static void proposal_done(struct qic_root *r, const char *path, int err, void *a
 	pump(e);
 }
 
-/* Starts proposals for queued paths while connected and under the in-flight limit. */
+/* Whether r is still one of the engine's roots (qic_engine_remove_root unlinks it). */
+static bool root_attached(struct qic_engine *e, const struct qic_root *r)
+{
+	return qic_root_by_id(e, r->root_id) == r;
+}
+
+/* A look that proposed nothing (or could not) ends: d leaves the flight, and is queued
+ * again if it changed meanwhile, is being written (QS_EAGAIN) or was not connected. Returns
+ * whether the engine goes on with r (false: stopping, or r was removed). */
+static bool look_end(struct qic_engine *e, struct dirty *d, int rc)
+{
+	struct dirty **s = &e->flying;
+	while (*s != d)
+		s = &(*s)->next;
+	*s = d->next;
+	e->in_flight--;
+	struct qic_root *r = d->r;
+	bool live = !e->stopping && root_attached(e, r);
+	if (rc != 0 && rc != QS_EAGAIN && rc != QS_ECONN && rc != QS_ECANCELED)
+		qs_warn("client", "event=look_failed path=\"%s\" err=%s", d->path, qs_strerror(rc));
+	if (live && (d->again || rc == QS_EAGAIN || rc == QS_ECONN))
+		qic_mark_dirty(r, d->path);
+	if (live && rc == QS_EAGAIN)
+		uv_timer_start(&e->retry, retry_cb, QIC_RETRY_MS, 0); /* look again shortly */
+	qs_free(d->path);
+	qs_free(d);
+	return live;
+}
+
+/* d (in flight) was hashed into f (err: the hash's error): the index decides whether to
+ * propose it, on the connection there is now. Off the loop, the engine may have begun to
+ * stop, the root been removed, the connection been lost, or the path changed (qic_propose
+ * checks its stat again). Returns whether the engine goes on (see look_end). */
+static bool look_hashed(struct qic_engine *e, struct dirty *d, int err, struct qs_localfile *f,
+			int *rc_out)
+{
+	struct qic_root *r = d->r;
+	int rc = err;
+	if (rc == 0 && (e->stopping || !root_attached(e, r)))
+		rc = QS_ECANCELED;
+	struct qs_conn *conn = e->authed ? e->conn : NULL;
+	if (rc == 0 && conn == NULL)
+		rc = QS_ECONN;
+	bool started = false;
+	/* A removal covered by a directory's deletion in flight travels with it. */
+	if (rc == 0 && (f->kind != QS_KIND_TOMBSTONE || !qic_delete_covers(r, d->path)))
+		rc = qic_propose(r, d->path, f, conn, proposal_done, e, &started);
+	*rc_out = rc;
+	return started || look_end(e, d, rc); /* started: proposal_done ends d */
+}
+
+static void start_hashes(struct qic_engine *e);
+
+/* A hash job ended (on the loop). */
+static void hashed(void *arg, int err, struct qs_localfile *f)
+{
+	struct dirty *d = arg;
+	struct qic_engine *e = d->r->e;
+	d->hash = NULL;
+	e->hashing--;
+	/* Hashed off the loop: the path (and the index) may have moved on since. A file we
+	 * received meanwhile was renamed over the one hashed, whose old content must not be
+	 * proposed on top of the new version: look again. */
+	if (err == 0 && !e->stopping && !qic_propose_still_local(d->r, d->path, f))
+		err = QS_EAGAIN;
+	int rc;
+	if (!look_hashed(e, d, err, f, &rc))
+		return;
+	if (rc == QS_EAGAIN)
+		start_hashes(e); /* the queue waits for the retry timer, as in pump */
+	else
+		pump(e);
+}
+
+/* Starts hash jobs for the looks waiting for one, oldest first, up to QIC_HASHING. */
+static void start_hashes(struct qic_engine *e)
+{
+	while (e->authed && e->hashing < QIC_HASHING && e->wait_head != NULL && !e->stopping) {
+		struct dirty *d = e->wait_head;
+		e->wait_head = d->wait_next;
+		if (e->wait_head == NULL)
+			e->wait_tail = &e->wait_head;
+		d->waiting = false;
+		int rc = root_attached(e, d->r) ? qic_hashjob_start(e->loop, d->r->dir_fd, d->path,
+								    hashed, d, &d->hash)
+						: QS_ECANCELED;
+		if (rc == 0)
+			e->hashing++;
+		else
+			look_end(e, d, rc);
+	}
+}
+
+/* Starts looks at queued paths while connected and under the in-flight limit. A path that
+ * is not a regular file larger than QIC_HASH_INLINE_MAX is hashed here, on the loop (a
+ * thread-pool round trip costs more than such a hash); a larger one waits for a hash job. */
 static void pump(struct qic_engine *e)
 {
 	while (e->authed && e->conn != NULL && e->in_flight < QIC_IN_FLIGHT && e->q_head != NULL) {
@@ -243,35 +355,49 @@ static void pump(struct qic_engine *e)
 			qs_free(d);
 			continue;
 		}
+		if (qic_propose_unchanged(d->r, d->path)) { /* e.g. a file we just received */
+			/* A push we refused for this path, and no change after all: ask for
+			 * everything newer, or that version never comes (chaos seed 505). */
+			if (qic_push_refused_take(d->r, d->path) &&
+			    !qic_propose_conflicted(d->r, d->path))
+				qic_root_full_scan(d->r);
+			qs_free(d->path);
+			qs_free(d);
+			continue;
+		}
 		/* In the list before the proposal starts, as its answer may come at once; d is
 		 * the list's (and then proposal_done's) once the proposal started. */
 		d->again = false;
 		d->next = e->flying;
 		e->flying = d;
-		bool started = false;
-		int rc = qic_propose(d->r, d->path, e->conn, proposal_done, e, &started);
-		if (started) {
-			e->in_flight++;
-			continue; /* started implies rc == 0 */
+		e->in_flight++;
+		struct qs_localfile f;
+		qs_localfile_init(&f);
+		int rc = qs_localfile_hash_bounded(d->r->dir_fd, d->path, QIC_HASH_INLINE_MAX, NULL,
+						   &f);
+		if (rc == QS_E2BIG) {
+			d->waiting = true;
+			*e->wait_tail = d;
+			e->wait_tail = &d->wait_next;
+			d->wait_next = NULL;
+		} else {
+			look_hashed(e, d, rc, &f, &rc);
 		}
-		d = flying_take(e, d->r->root_id, d->path);
-		if (rc == QS_EAGAIN) {
-			/* Being written: look again shortly. */
-			struct qic_root *r = d->r;
-			char *path = d->path;
-			d->path = NULL;
-			qs_free(d);
-			qic_mark_dirty(r, path);
-			qs_free(path);
-			uv_timer_start(&e->retry, retry_cb, QIC_RETRY_MS, 0);
-			return;
-		}
-		if (rc != 0)
-			qs_warn("client", "event=look_failed path=\"%s\" err=%s", d->path,
-				qs_strerror(rc));
-		qs_free(d->path);
-		qs_free(d);
+		qs_localfile_release(&f);
+		/* Being written: the retry timer looks again shortly. Or the connection is dying
+		 * (not reported yet): the path is queued again for the next one. */
+		if (rc == QS_EAGAIN || rc == QS_ECONN)
+			break;
 	}
+	start_hashes(e);
+}
+
+/* Stops the hash jobs of r (all roots: NULL); their looks end as canceled. */
+static void cancel_hashes(struct qic_engine *e, const struct qic_root *r)
+{
+	for (struct dirty *d = e->flying; d != NULL; d = d->next)
+		if (d->hash != NULL && (r == NULL || d->r == r))
+			qic_hashjob_cancel(d->hash);
 }
 
 /* ---- roots, watchers, scans ------------------------------------------------------------ */
@@ -1432,6 +1558,7 @@ int qic_engine_remove_root(struct qic_engine *e, const char *dir)
 		if (rc != 0)
 			return rc;
 		root_watch_close(r);
+		cancel_hashes(e, r);
 		/* The root stays allocated (queued work may point at it) but is unlinked. */
 		*pp = r->next;
 		return 0;
@@ -1459,6 +1586,7 @@ int qic_engine_start(uv_loop_t *loop, const char *state_dir, struct qic_engine *
 	uv_timer_init(loop, &e->hold);
 	e->hold.data = e;
 	e->held_tail = &e->held;
+	e->wait_tail = &e->wait_head;
 	e->state_dir = qs_strdup(state_dir);
 	char path[4096];
 	int rc = e->state_dir == NULL ? QS_ENOMEM : 0;
@@ -1520,6 +1648,7 @@ static void handle_closed(uv_handle_t *h)
 void qic_engine_stop(struct qic_engine *e, void (*done)(void *arg), void *arg)
 {
 	e->stopping = true;
+	cancel_hashes(e, NULL); /* the loop runs until their ends have run */
 	for (struct qic_root *r = e->roots; r != NULL; r = r->next)
 		root_watch_close(r);
 	uv_close((uv_handle_t *)&e->retry, handle_closed);
@@ -1547,6 +1676,7 @@ void qic_engine_free(struct qic_engine *e)
 		qs_free(d);
 	}
 	qs_htab_release(&e->queued);
+	assert(e->hashing == 0); /* the loop ran until every hash job had ended */
 	while (e->flying != NULL) {
 		struct dirty *d = e->flying;
 		e->flying = d->next;
@@ -1655,6 +1785,9 @@ void qic_engine_each_root(struct qic_engine *e,
 		for (struct dirty *d = e->q_head; d != NULL; d = d->next)
 			if (d->r == r)
 				st.pending++;
+		for (struct dirty *d = e->flying; d != NULL; d = d->next)
+			if (d->r == r && (d->hash != NULL || d->waiting))
+				st.pending++; /* to be hashed or being hashed: not proposed yet */
 		fn(arg, &st);
 	}
 }

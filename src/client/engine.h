@@ -3,9 +3,10 @@
  * (MUST_SYNC) into files.
  *
  * Concurrency model: one libuv loop thread runs the engine, the transport and the REST API.
- * File I/O of a single path is short (at most one 4 MiB chunk per step) and runs on the loop
- * in this version; hashing whole files runs on the loop too (a thread-pool move is planned,
- * docs/client.md). The index is SQLite, written from the loop only. */
+ * File I/O of a single path is short (at most one 4 MiB chunk per step) and runs on the loop;
+ * hashing a whole file before it is proposed runs on the libuv thread pool (hashjob.h; at
+ * most QIC_HASHING at once), with the job's own fd, path and result: the index and every
+ * other engine structure are touched from the loop only. The index is SQLite. */
 #ifndef QS_CLIENT_ENGINE_H
 #define QS_CLIENT_ENGINE_H
 
@@ -127,11 +128,19 @@ void qic_index_close(struct qic_engine *e);
 void qic_mark_dirty(struct qic_root *r, const char *path);
 struct qic_root *qic_root_by_id(struct qic_engine *e, uint64_t root_id);
 
-/* Looks at root/path and, if it changed against the index, proposes it on conn
- * (propose.c). *started tells whether a transaction was opened; done(err) then runs when it
- * ends (err 0: the server answered). Without a transaction nothing was needed (or an error
- * is returned: QS_EAGAIN when the file is being written). */
-int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
+/* Proposals (propose.c). True if path still has exactly the stat fingerprint the index
+ * recorded for its agreed (or candidate) content: then it is unchanged and is not hashed. */
+bool qic_propose_unchanged(struct qic_root *r, const char *path);
+/* True if the index marks path conflicted. */
+bool qic_propose_conflicted(struct qic_root *r, const char *path);
+/* Whether root/path is still what f describes (its stat fingerprint; absent for a
+ * tombstone, a directory for a directory): a hash made off the loop is checked with it. */
+bool qic_propose_still_local(struct qic_root *r, const char *path, const struct qs_localfile *f);
+/* f is root/path as just hashed (taken over: *f is left empty). If f differs from the index,
+ * proposes it on conn. *started tells whether a transaction was opened; done(err) then runs
+ * when it ends (err 0: the server answered). Without a transaction nothing was needed (or an
+ * error is returned: QS_EAGAIN when the file is being written). */
+int qic_propose(struct qic_root *r, const char *path, struct qs_localfile *f, struct qs_conn *conn,
 		void (*done)(struct qic_root *r, const char *path, int err, void *arg), void *arg,
 		bool *started);
 
@@ -215,7 +224,7 @@ int qic_engine_confirm(struct qic_engine *e, const char *dir);
 struct qic_root_status {
 	uint64_t root_id;
 	const char *name, *dir;
-	uint64_t files, pending; /* pending: paths queued for a look (not yet proposed) */
+	uint64_t files, pending; /* pending: paths queued or being hashed (not yet proposed) */
 	bool paused;
 	const char *pause_reason;
 	bool connected;                /* the client is authenticated and the root not paused */

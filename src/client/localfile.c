@@ -69,8 +69,10 @@ static int open_parent(int root_fd, const char *path, int *dir_fd, const char **
 	return rc;
 }
 
-static int hash_file_fd(int fd, struct qs_localfile *f)
+static int hash_file_fd(int fd, uint64_t max_bytes, const atomic_bool *cancel,
+			struct qs_localfile *f)
 {
+	uint64_t total = 0;
 	struct qs_chunker ch;
 	int rc = qs_chunker_init(&ch, &qs_chunker_default_params, qs_manifest_on_chunk,
 				 &f->manifest);
@@ -82,6 +84,10 @@ static int hash_file_fd(int fd, struct qs_localfile *f)
 		return QS_ENOMEM;
 	}
 	for (;;) {
+		if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed)) {
+			rc = QS_ECANCELED;
+			break;
+		}
 		ssize_t n = read(fd, buf, READ_BLOCK);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -91,6 +97,11 @@ static int hash_file_fd(int fd, struct qs_localfile *f)
 		}
 		if (n == 0) {
 			rc = qs_chunker_finish(&ch);
+			break;
+		}
+		total += (uint64_t)n;
+		if (total > max_bytes) {
+			rc = QS_EAGAIN; /* grew past the bound while read: it is being written */
 			break;
 		}
 		rc = qs_chunker_feed(&ch, buf, (size_t)n);
@@ -143,6 +154,12 @@ static int hash_symlink(int root_fd, const char *path, const struct stat *st,
 
 int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f)
 {
+	return qs_localfile_hash_bounded(root_fd, path, UINT64_MAX, NULL, f);
+}
+
+int qs_localfile_hash_bounded(int root_fd, const char *path, uint64_t max_bytes,
+			      const atomic_bool *cancel, struct qs_localfile *f)
+{
 	int dir_fd;
 	const char *name;
 	int rc = open_parent(root_fd, path, &dir_fd, &name);
@@ -174,13 +191,15 @@ int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f)
 	}
 	if (!S_ISREG(st.st_mode))
 		return QS_EACCES; /* devices, fifos, sockets are not synced */
+	if ((uint64_t)st.st_size > max_bytes)
+		return QS_E2BIG;
 	f->kind = QS_KIND_FILE;
 	int fd;
 	rc = qs_localfile_open(root_fd, path, O_RDONLY | O_NOFOLLOW, &fd);
 	if (rc != 0)
 		return rc;
 	struct stat st2;
-	rc = hash_file_fd(fd, f);
+	rc = hash_file_fd(fd, max_bytes, cancel, f);
 	if (rc == 0 && fstat(fd, &st2) != 0)
 		rc = qs_err_from_errno(errno);
 	close(fd);

@@ -7,6 +7,7 @@
 #ifndef QS_CLIENT_LOCALFILE_H
 #define QS_CLIENT_LOCALFILE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,13 @@ int qs_localfile_open(int root_fd, const char *path, int flags, int *fd_out);
  * file changes while being read (fingerprint before != after) returns QS_EAGAIN. Errors:
  * QS_EAGAIN, QS_ENOENT is not an error (f->kind = tombstone), QS_EACCES, QS_EIO, QS_ENOMEM. */
 int qs_localfile_hash(int root_fd, const char *path, struct qs_localfile *f);
+/* The same, bounded: a regular file larger than max_bytes is QS_E2BIG without being read
+ * (UINT64_MAX: no bound), one that grows past it while read QS_EAGAIN; and it gives up with
+ * QS_ECANCELED as soon as *cancel is set (checked before each read; cancel NULL: never).
+ * Thread-safe: touches only root_fd, path and f, so it runs on the thread pool (hashjob.c)
+ * while the loop owns everything else. */
+int qs_localfile_hash_bounded(int root_fd, const char *path, uint64_t max_bytes,
+			      const atomic_bool *cancel, struct qs_localfile *f);
 
 /* Reads the bytes [offset, offset+len) of path into buf and checks they hash to hash.
  * Errors: QS_ECONFLICT (the file changed: the bytes no longer match), QS_ENOENT, QS_EIO. */

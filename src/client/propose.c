@@ -1,8 +1,9 @@
-/* PLEASE_SYNC on the client: a path changed locally. Its current state is hashed, compared
- * with the index (unchanged content only refreshes the fingerprint), and proposed with the
- * index's base version. Chunks the server asks for are read back from the file and sent
- * while the transaction has room; a file that changes meanwhile aborts the proposal and is
- * looked at again. The index records the accepted version, or the conflict. */
+/* PLEASE_SYNC on the client: a path changed locally. Its current state, hashed by the engine
+ * (a large file on the thread pool, hashjob.c, and checked against the path's stat once
+ * back), is compared with the index (unchanged content only refreshes the fingerprint), and
+ * proposed with the index's base version. Chunks the server asks for are read back from the
+ * file and sent while the transaction has room; a file that changes meanwhile aborts the
+ * proposal and is looked at again. The index records the accepted version, or the conflict. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -114,6 +115,21 @@ static int record_conflict(struct prop *p, uint64_t server_version)
 	return rc;
 }
 
+bool qic_propose_still_local(struct qic_root *r, const char *path, const struct qs_localfile *f)
+{
+	struct stat st;
+	bool present = stat_local(r, path, &st);
+	if (f->kind == QS_KIND_TOMBSTONE)
+		return !present;
+	if (!present)
+		return false;
+	if (f->kind == QS_KIND_DIR)
+		return S_ISDIR(st.st_mode);
+	struct qs_fingerprint now;
+	qs_fingerprint_from_stat(&st, &now);
+	return qs_fingerprint_equal(&now, &f->fp);
+}
+
 /* After the answer is recorded: if the local path is no longer what was proposed, it is
  * looked at again (the engine re-proposes it once this proposal ends). A watcher event
  * covers the user's edits, but not a path this client moved away itself: a MOVE pushed
@@ -122,21 +138,7 @@ static int record_conflict(struct prop *p, uint64_t server_version)
  * never proposed deleted, and the clients never converged). */
 static void recheck_local(struct prop *p)
 {
-	struct stat st;
-	bool present = stat_local(p->r, p->path, &st);
-	bool same;
-	if (p->f.kind == QS_KIND_TOMBSTONE) {
-		same = !present;
-	} else if (!present) {
-		same = false;
-	} else if (p->f.kind == QS_KIND_DIR) {
-		same = S_ISDIR(st.st_mode);
-	} else {
-		struct qs_fingerprint now;
-		qs_fingerprint_from_stat(&st, &now);
-		same = qs_fingerprint_equal(&now, &p->f.fp);
-	}
-	if (!same)
+	if (!qic_propose_still_local(p->r, p->path, &p->f))
 		qic_mark_dirty(p->r, p->path);
 }
 
@@ -293,9 +295,7 @@ static int read_inline(struct prop *p, uint8_t **out)
 	return 0;
 }
 
-/* True if path still has exactly the stat fingerprint the index recorded for its agreed (or
- * candidate) content: then it is unchanged and is not read at all. */
-static bool unchanged_by_stat(struct qic_root *r, const char *path)
+bool qic_propose_unchanged(struct qic_root *r, const char *path)
 {
 	struct qic_entry e;
 	if (qic_index_get(r, path, &e) != 0)
@@ -312,32 +312,32 @@ static bool unchanged_by_stat(struct qic_root *r, const char *path)
 	return same;
 }
 
-int qic_propose(struct qic_root *r, const char *path, struct qs_conn *conn,
+bool qic_propose_conflicted(struct qic_root *r, const char *path)
+{
+	struct qic_entry e;
+	if (qic_index_get(r, path, &e) != 0)
+		return false;
+	bool conflicted = e.conflicted;
+	qic_entry_release(&e);
+	return conflicted;
+}
+
+int qic_propose(struct qic_root *r, const char *path, struct qs_localfile *f, struct qs_conn *conn,
 		void (*done)(struct qic_root *r, const char *path, int err, void *arg), void *arg,
 		bool *started)
 {
 	*started = false;
-	if (unchanged_by_stat(r, path)) {
-		struct qic_entry e;
-		bool conflicted = false;
-		if (qic_index_get(r, path, &e) == 0) {
-			conflicted = e.conflicted;
-			qic_entry_release(&e);
-		}
-		if (qic_push_refused_take(r, path) && !conflicted)
-			qic_root_full_scan(r);
-		return 0; /* e.g. a file we just received: the watcher saw its rename */
-	}
 	struct prop *p = qs_calloc(1, sizeof(*p));
 	if (p == NULL)
 		return QS_ENOMEM;
 	p->r = r;
 	p->done = done;
 	p->done_arg = arg;
-	qs_localfile_init(&p->f);
+	p->f = *f;
+	qs_localfile_init(f);
 	qs_buf_init(&p->enc, (size_t)40 << 20);
 	p->path = qs_strdup(path);
-	int rc = p->path == NULL ? QS_ENOMEM : qs_localfile_hash(r->dir_fd, path, &p->f);
+	int rc = p->path == NULL ? QS_ENOMEM : 0;
 	struct qic_entry e;
 	bool have = false;
 	if (rc == 0) {

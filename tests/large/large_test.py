@@ -10,9 +10,13 @@
   delta:           a 1 KiB edit in a large file: upload and download each carry at most the
                    3 chunks that changed
   growing:         a file written while it syncs ends up equal on the other side
+  hashing:         while A hashes a 1 GiB (sparse) file, A's REST API keeps answering within
+                   500 ms and a small file written meanwhile on A reaches B (the hash runs on
+                   the thread pool, not on the event loop)
 Usage: large_test.py QIS QIC QS_CHUNKS CLUSTER_DIR TEST [--rss-limit-mib N] (0: no bound)"""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -260,6 +264,80 @@ def test_growing(cluster):
     check(True, "growing: B's copy equals the finished file")
 
 
+def test_hashing(cluster):
+    a, b = cluster.clients
+    # The sanitizer build hashes several times slower: QS_TEST_BYTES keeps it to seconds.
+    size = TEST_BYTES if os.environ.get("QS_TEST_BYTES") else GIB
+    # A blocked loop answers only once the hash is done (2.5 s here before the hash moved to
+    # the thread pool); an idle loop in a few ms. The bound leaves room for this shared
+    # 2-core machine, where calls took up to 130 ms at load 7.5 with the hash running.
+    latency_max_s = 0.5
+
+    def make(path):
+        # Holes with 1 MiB of random bytes every 128 MiB: seconds of hashing, 8 MiB on disk.
+        with open(path, "wb") as f:
+            f.truncate(size)
+            for off in range(0, size, 128 * MIB):
+                f.seek(off)
+                f.write(os.urandom(MIB))
+    samples = []  # (seconds the call took, the status)
+
+    def sample():
+        t = time.time()
+        st = a.status()
+        samples.append((time.time() - t, st))
+        return st
+
+    def busy(st):
+        return st["queued"] > 0 or st["in_flight"] > 0
+
+    def hashing(st):
+        # Paths queued or being hashed (not yet proposed): big.bin until its hash is done.
+        return any(r["pending"] > 0 for r in st["roots"])
+
+    a.wait_idle(timeout=60)
+    t0 = time.time()
+    place(cluster, a, "big.bin", make)
+    deadline = t0 + 30
+    while not busy(sample()):
+        if time.time() > deadline:
+            fail("A never started on big.bin")
+        time.sleep(0.02)
+    small = os.urandom(1000)
+    with open(os.path.join(a.dir, "small.txt"), "wb") as f:
+        f.write(small)
+    t_small = time.time()
+    pb = os.path.join(b.dir, "small.txt")
+    arrived_s = None
+    hashing_at_arrival = False
+    deadline = time.time() + 300
+    while True:
+        st = sample()
+        if arrived_s is None and os.path.exists(pb):
+            with open(pb, "rb") as f:
+                if f.read() == small:
+                    arrived_s = time.time() - t_small
+                    hashing_at_arrival = hashing(st)
+                    b.kill(signal.SIGTERM)  # B need not download the big file
+        if arrived_s is not None and not busy(st):
+            break
+        if time.time() > deadline:
+            fail("A did not finish big.bin (small.txt on B: %s)" % arrived_s)
+        time.sleep(0.02)
+    took = time.time() - t0
+    print("hashing: A busy with big.bin for %.2f s, %d REST calls" % (took, len(samples)))
+    check(took >= 2 * latency_max_s,
+          "hashing: A was busy long enough (%.2f s) for the test to mean something" % took)
+    worst = max(s for s, _ in samples)
+    slow = sorted(range(len(samples)), key=lambda i: -samples[i][0])[:5]
+    print("hashing: slowest calls (ms, index, in_flight): %s" % ", ".join(
+        "%.0f #%d %d" % (samples[i][0] * 1000, i, samples[i][1]["in_flight"]) for i in slow))
+    check(worst < latency_max_s, "hashing: every REST call answered within %d ms (slowest "
+          "%.0f ms of %d)" % (latency_max_s * 1000, worst * 1000, len(samples)))
+    check(hashing_at_arrival, "hashing: small.txt reached B (%.2f s after it was written) "
+          "while A was still hashing big.bin" % arrived_s)
+
+
 def main():
     cluster = qs_cluster.Cluster(QIS, QIC, keep=KEEP)
     ok = False
@@ -268,7 +346,7 @@ def main():
         {"big": test_big, "resume_upload": test_resume_upload,
          "resume_download": test_resume_download, "delta": test_delta,
          "resume_superseded": test_resume_superseded,
-         "growing": test_growing}[TEST](cluster)
+         "growing": test_growing, "hashing": test_hashing}[TEST](cluster)
         ok = True
         print("PASS", TEST)
     finally:
