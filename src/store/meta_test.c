@@ -718,10 +718,9 @@ static void test_put_errors_change_nothing(void **state)
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
 	c = cmd_put(stranger + 1, root, "a", 1, QS_KIND_FILE, 2);
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ENOENT);
-	/* The version rules: a base the server never issued; deleting what one never had. */
+	/* The version rules: a base the server never issued (deleting with base 0 is no error:
+	 * test_put_tombstone_base_zero). */
 	c = cmd_put(client, root, "a", 2, QS_KIND_FILE, 2);
-	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EPROTO);
-	c = cmd_put(client, root, "b", 0, QS_KIND_TOMBSTONE, 0);
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EPROTO);
 	c = cmd_put(client, root, "a", 1, (enum qs_kind)9, 2);
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EPROTO);
@@ -746,6 +745,28 @@ static void test_put_errors_change_nothing(void **state)
 	assert_memory_equal(&r, &untouched, sizeof(r)); /* results only on success */
 	snapshot(f->path, after);
 	assert_memory_equal(before, after, sizeof(before));
+}
+
+/* A delete with base 0 (a client that never had the path: docs/versions.md): nothing to do
+ * where nothing lives, a delete-vs-modify candidate where something does. */
+static void test_put_tombstone_base_zero(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_meta_result r;
+	struct qs_meta_cmd c = cmd_put(client, root, "never", 0, QS_KIND_TOMBSTONE, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_SAME);
+	assert_int_equal(r.decision.version, 0);
+	c = cmd_put(client, root, "a", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	c = cmd_put(client, root, "a", 0, QS_KIND_TOMBSTONE, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_CONFLICT);
+	assert_int_equal(r.decision.conflict, QS_CONFLICT_DELETE_MODIFY);
+	assert_int_equal(r.decision.version, 1);
+	assert_true(r.candidate_id > 0);
 }
 
 static void test_failed_command_rolls_back_whole(void **state)
@@ -1836,6 +1857,7 @@ int main(void)
 		T(test_same_leaves_database_unchanged),
 		T(test_conflict_candidates_and_resolve),
 		T(test_put_errors_change_nothing),
+		T(test_put_tombstone_base_zero),
 		T(test_failed_command_rolls_back_whole),
 		T(test_version_past_int64_max),
 		T(test_delete_and_recreate_keep_history),
