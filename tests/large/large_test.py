@@ -64,6 +64,16 @@ def write_random(path, size):
             left -= n
 
 
+def write_sparse(path, size, every):
+    """A sparse file of size bytes with 1 MiB of random bytes every `every` bytes: distinct
+    chunks spread over the whole length, cheap on disk."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for off in range(0, size, every):
+            f.seek(off)
+            f.write(os.urandom(MIB))
+
+
 def same_file(a, b):
     return subprocess.run(["cmp", "-s", a, b]).returncode == 0
 
@@ -110,13 +120,7 @@ def test_big(cluster):
     print("big: %d GiB sparse-created file (%.0f GiB free)" % (size // GIB, free / GIB))
 
     def make(path):
-        # Holes with 1 MiB of random bytes every 256 MiB: distinct chunks spread over the
-        # whole length, cheap on disk on A's side.
-        with open(path, "wb") as f:
-            f.truncate(size)
-            for off in range(0, size, 256 * MIB):
-                f.seek(off)
-                f.write(os.urandom(MIB))
+        write_sparse(path, size, 256 * MIB)
     t0 = time.time()
     pa = place(cluster, a, "big.bin", make)
     pb = os.path.join(b.dir, "big.bin")
@@ -274,12 +278,7 @@ def test_hashing(cluster):
     latency_max_s = 0.5
 
     def make(path):
-        # Holes with 1 MiB of random bytes every 128 MiB: seconds of hashing, 8 MiB on disk.
-        with open(path, "wb") as f:
-            f.truncate(size)
-            for off in range(0, size, 128 * MIB):
-                f.seek(off)
-                f.write(os.urandom(MIB))
+        write_sparse(path, size, 128 * MIB)  # seconds of hashing, 8 MiB on disk
     samples = []  # (seconds the call took, the status)
 
     def sample():

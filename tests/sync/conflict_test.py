@@ -256,18 +256,24 @@ def test_modify_delete():
     print("modify_delete: both orders resolved")
 
 
-def test_create_create():
-    srv, port, fpr, cs = h.setup(2)
+def create_both(cs, rel):
+    """Two clients create rel, b while stopped: returns b's create-vs-create conflict."""
     a, b = cs
     h.write(os.path.join(a.dir, "seed.txt"), b"seed\n")
     settle(cs, "seed.txt", b"seed\n")
     b.stop()
-    h.write(os.path.join(a.dir, "new.txt"), b"created on a\n")
-    h.converge([a], expect=lambda t: "new.txt" in t)
+    h.write(os.path.join(a.dir, rel), b"created on a\n")
+    h.converge([a], expect=lambda t: rel in t)
     time.sleep(1)
-    h.write(os.path.join(b.dir, "new.txt"), b"created on b too\n")
+    h.write(os.path.join(b.dir, rel), b"created on b too\n")
     b.start()
-    con = wait_conflict(b, "new.txt", 1)
+    return wait_conflict(b, rel, 1)
+
+
+def test_create_create():
+    srv, port, fpr, cs = h.setup(2)
+    a, b = cs
+    con = create_both(cs, "new.txt")
     if con["candidates"][0]["base_version"] != 0:
         h.fail("a create-vs-create candidate has base 0: %s" % con)
     check_untouched(b, "new.txt", b"created on b too\n")
@@ -285,15 +291,7 @@ def test_candidate_deleted():
     # candidate stayed the old bytes, and choosing it left that client conflicted forever.
     srv, port, fpr, cs = h.setup(2)
     a, b = cs
-    h.write(os.path.join(a.dir, "seed.txt"), b"seed\n")
-    settle(cs, "seed.txt", b"seed\n")
-    b.stop()
-    h.write(os.path.join(a.dir, "both.txt"), b"created on a\n")
-    h.converge([a], expect=lambda t: "both.txt" in t)
-    time.sleep(1)
-    h.write(os.path.join(b.dir, "both.txt"), b"created on b too\n")
-    b.start()
-    con = wait_conflict(b, "both.txt", 1)
+    con = create_both(cs, "both.txt")
     if con["candidates"][0]["kind"] != "file":
         h.fail("b's first candidate is its file: %s" % con)
     nothing_lost(a, "both.txt", [b"created on a\n", b"created on b too\n"])
