@@ -8,7 +8,6 @@ import json
 import os
 import pty
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -386,18 +385,7 @@ def main():
         for pid in detached:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        for p in st.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        for p in st.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        if os.environ.get("QS_KEEP_TMP") != "1":
-            shutil.rmtree(st.tmp, ignore_errors=True)
-        else:
-            print("kept", st.tmp)
+        st.stop_all()
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ proposal as a candidate. Usage: conflict_test.py QIS QIC TEST."""
 import hashlib
 import json
 import os
-import signal
-import shutil
 import sys
 import time
 
@@ -321,18 +319,7 @@ def main():
          "candidate_deleted": test_candidate_deleted}[TEST]()
         print("PASS", TEST)
     finally:
-        for p in h.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        for p in h.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        if os.environ.get("QS_KEEP_TMP") != "1":
-            shutil.rmtree(h.tmp, ignore_errors=True)
-        else:
-            print("kept", h.tmp)
+        h.stop_all()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import os
 import random
 import re
 import signal
-import shutil
 import subprocess
 import sys
 import time
@@ -246,18 +245,7 @@ def main():
         {"versions": test_versions, "storage": test_storage, "gc": test_gc}[st.TEST]()
         print("PASS", st.TEST)
     finally:
-        for p in st.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        for p in st.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        if os.environ.get("QS_KEEP_TMP") != "1":
-            shutil.rmtree(st.tmp, ignore_errors=True)
-        else:
-            print("kept", st.tmp)
+        st.stop_all()
 
 
 if __name__ == "__main__":

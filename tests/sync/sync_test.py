@@ -596,6 +596,23 @@ def test_repair():
     print("repair: 3 damaged files fetched again, the intact one kept, nothing proposed")
 
 
+def stop_all():
+    """Every process a test started: SIGTERM, then SIGKILL; the temp dir goes unless
+    QS_KEEP_TMP=1. Used by this file's main and by the other test files that import it."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    if os.environ.get("QS_KEEP_TMP") != "1":
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print("kept", tmp)
+
+
 def main():
     try:
         {"basic": test_basic, "offline": test_offline, "restart": test_restart,
@@ -604,18 +621,7 @@ def main():
          "need_content": test_need_content, "compress": test_compress}[TEST]()
         print("PASS", TEST)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        if os.environ.get("QS_KEEP_TMP") != "1":
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept", tmp)
+        stop_all()
 
 
 if __name__ == "__main__":
