@@ -26,6 +26,9 @@ const char *qs_strerror(int err)
 	case QS_ESTATE: return "invalid in the current state";
 	case QS_ENOSPC: return "no space left on device";
 	case QS_ECLOSED: return "closed by peer";
+	case QS_EKIND:
+		return "a file or symlink cannot hold paths below it (a path above is a file, or "
+		       "the directory it would replace still holds paths)";
 	case QS_EPATH_EMPTY: return "path is empty";
 	case QS_EPATH_TOO_LONG: return "path is longer than 4096 bytes";
 	case QS_EPATH_NAME_TOO_LONG: return "path component is longer than 255 bytes";

@@ -25,6 +25,7 @@ enum qs_err {
 	QS_ESTATE = -17,    /* operation not valid in the current state */
 	QS_ENOSPC = -18,    /* no space left on device */
 	QS_ECLOSED = -19,   /* the other side closed the stream */
+	QS_EKIND = -20,     /* the tree forbids it: a path below a file, or a file over paths */
 
 	/* Path validation (base/path.h): one code per reason a path is refused. */
 	QS_EPATH_EMPTY = -40,         /* the path is empty */

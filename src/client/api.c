@@ -22,6 +22,7 @@ unsigned qic_api_status(int err)
 	case QS_ENOENT: return 404;
 	case QS_EEXIST:
 	case QS_ECONFLICT:
+	case QS_EKIND:
 	case QS_EAGAIN: return 409;
 	case QS_ECONN:
 	case QS_ETIMEDOUT: return 503;
@@ -38,6 +39,7 @@ const char *qic_api_code(int err)
 	case QS_EEXIST: return "exists";
 	case QS_EAGAIN: return "busy";
 	case QS_ECONFLICT: return "stale";
+	case QS_EKIND: return "kind_conflict";
 	case QS_ECONN:
 	case QS_ETIMEDOUT: return "unreachable";
 	case QS_EINVAL:

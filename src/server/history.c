@@ -162,6 +162,12 @@ static int on_rollback(struct qis_req *r, const ProtobufCMessage *msg)
 		qis_reply_error(r, rc, "no such path or version");
 		return 0;
 	}
+	if (rc == QS_EKIND) {
+		qis_reply_error(r, rc,
+				"that version is a file, and the path is now a directory holding "
+				"paths, or lies below a file: move or delete those first");
+		return 0;
+	}
 	if (rc != 0)
 		return rc;
 	Quics__RollbackResponse resp = QUICS__ROLLBACK_RESPONSE__INIT;

@@ -827,6 +827,9 @@ static int candidate_put(struct qs_meta *m, const struct qs_meta_cmd *c, uint64_
 	return rc;
 }
 
+static int tree_allows(struct qs_meta *m, uint64_t root_id, const char *path, enum qs_kind kind,
+		       bool check_below, bool *ok);
+
 static int apply_put_version(struct qs_meta *m, const struct qs_meta_cmd *c,
 			     struct qs_meta_result *r)
 {
@@ -845,6 +848,22 @@ static int apply_put_version(struct qs_meta *m, const struct qs_meta_cmd *c,
 	rc = qs_version_decide(&cur, &p, &d);
 	if (rc)
 		return rc == QS_EINVAL ? QS_EIO : rc; /* EINVAL: the stored entry is invalid */
+	bool ok = true;
+	if (d.verdict == QS_VERDICT_FAST_FORWARD &&
+	    c->u.put_version.file.content.kind != QS_KIND_TOMBSTONE)
+		rc = tree_allows(m, root_id, c->u.put_version.path,
+				 c->u.put_version.file.content.kind, false, &ok);
+	if (rc)
+		return rc;
+	if (!ok) {
+		/* A path below what the server holds as a file or symlink: the proposer has a
+		 * directory where the server has a file (its proposal of that directory is a
+		 * kind conflict, or is on its way). Kept as a candidate, never stored live below
+		 * a file, where no client could apply it (chaos seed 1003). */
+		d.verdict = QS_VERDICT_CONFLICT;
+		d.conflict = QS_CONFLICT_KIND;
+		d.version = cur.version;
+	}
 	if (d.verdict == QS_VERDICT_FAST_FORWARD) {
 		struct version_row row = {
 			root_id,
@@ -891,7 +910,12 @@ static int apply_rollback(struct qs_meta *m, const struct qs_meta_cmd *c, struct
 	memset(&d, 0, sizeof(d));
 	d.verdict = QS_VERDICT_SAME;
 	d.version = cur.version;
-	if (c->u.rollback.version != cur.version) {
+	bool ok = true;
+	if (c->u.rollback.version != cur.version)
+		rc = tree_allows(m, root_id, path, f.content.kind, true, &ok);
+	if (!rc && !ok)
+		rc = QS_EKIND;
+	if (!rc && c->u.rollback.version != cur.version) {
 		struct version_row row = {root_id,      path,           cur.version + 1, &f,
 					  c->client_id, c->now_unix_ms, QS_OP_ROLLBACK};
 		d.verdict = QS_VERDICT_FAST_FORWARD;
@@ -988,6 +1012,17 @@ static int apply_resolve(struct qs_meta *m, const struct qs_meta_cmd *c, struct 
 	if (cur.version >= (uint64_t)INT64_MAX) {
 		qs_free(man);
 		return QS_E2BIG;
+	}
+	/* A file chosen over a directory that holds paths, or anything live below a file:
+	 * refused (the user moves or deletes those paths first, or chooses otherwise), so the
+	 * tree stays one that every client can hold (chaos seeds 8, 556, 567). */
+	bool ok = true;
+	rc = tree_allows(m, root_id, path, f.content.kind, true, &ok);
+	if (!rc && !ok)
+		rc = QS_EKIND;
+	if (rc) {
+		qs_free(man);
+		return rc;
 	}
 	struct version_row row = {root_id,      path,           cur.version + 1, &f,
 				  c->client_id, c->now_unix_ms, QS_OP_RESOLVE};
@@ -1276,6 +1311,36 @@ static int live_below(struct qs_meta *m, uint64_t root_id, const char *dir, bool
 	sqlite3_finalize(s);
 	qs_free(lo);
 	qs_free(hi);
+	return rc;
+}
+
+/* Whether kind may live at path in the tree the server holds: no proper ancestor is a live
+ * file or symlink, and (check_below) a file or symlink does not cover live paths below it.
+ * A tombstone is always allowed. */
+static int tree_allows(struct qs_meta *m, uint64_t root_id, const char *path, enum qs_kind kind,
+		       bool check_below, bool *ok)
+{
+	*ok = true;
+	if (kind == QS_KIND_TOMBSTONE)
+		return 0;
+	char *p = qs_strdup(path);
+	if (p == NULL)
+		return QS_ENOMEM;
+	int rc = 0;
+	for (char *s = strchr(p, '/'); s != NULL && !rc && *ok; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		struct qs_version_entry up;
+		rc = entry_head(m, root_id, p, &up);
+		if (!rc && (up.content.kind == QS_KIND_FILE || up.content.kind == QS_KIND_SYMLINK))
+			*ok = false;
+		*s = '/';
+	}
+	qs_free(p);
+	if (!rc && *ok && check_below && kind != QS_KIND_DIR) {
+		bool busy = false;
+		rc = live_below(m, root_id, path, &busy);
+		*ok = !busy;
+	}
 	return rc;
 }
 

@@ -769,6 +769,77 @@ static void test_put_tombstone_base_zero(void **state)
 	assert_true(r.candidate_id > 0);
 }
 
+/* The tree the server holds is one every client can hold (docs/conflicts.md, "Kinds"):
+ * nothing live is stored below a file, and no choice or rollback puts a file over a
+ * directory that holds paths. */
+static struct qs_meta_cmd cmd_rollback(uint64_t client, uint64_t root, const char *path,
+				       uint64_t version, uint64_t current);
+
+static void test_tree_kinds(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	struct qs_meta_result r;
+	uint8_t before[QS_SHA256_LEN], after[QS_SHA256_LEN];
+	/* Below a file: kept as a kind candidate, nothing stored, at any depth. */
+	struct qs_meta_cmd c = cmd_put(client, root, "p", 0, QS_KIND_FILE, 1);
+	put_ok(f->m, &c);
+	static const char *const below[] = {"p/x", "p/d/y"};
+	uint64_t cand_below[2];
+	for (size_t i = 0; i < 2; i++) {
+		c = cmd_put(client, root, below[i], 0, QS_KIND_FILE, 2);
+		assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+		assert_int_equal(r.decision.verdict, QS_VERDICT_CONFLICT);
+		assert_int_equal(r.decision.conflict, QS_CONFLICT_KIND);
+		assert_int_equal(r.decision.version, 0);
+		assert_true(r.candidate_id > 0);
+		cand_below[i] = r.candidate_id;
+		struct qs_version_entry e;
+		assert_int_equal(qs_meta_entry(f->m, root, below[i], &e, NULL, NULL), 0);
+		assert_int_equal(e.version, 0);
+	}
+	/* Choosing p/x while p is a file: refused, nothing changes. */
+	snapshot(f->path, before);
+	c = cmd_resolve(client, root, "p/x", cand_below[0], 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EKIND);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+	/* Once p is a directory, p/x may be chosen. */
+	c = cmd_put(client, root, "p", 1, QS_KIND_DIR, 0);
+	put_ok(f->m, &c);
+	c = cmd_resolve(client, root, "p/x", cand_below[0], 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.version, 1);
+	/* A file chosen over a directory holding p/x: refused; a rollback of p to its file
+	 * version likewise. */
+	c = cmd_put(client, root, "p", 0, QS_KIND_FILE, 3);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_CONFLICT);
+	uint64_t cand = r.candidate_id;
+	snapshot(f->path, before);
+	c = cmd_resolve(client, root, "p", cand, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EKIND);
+	c = cmd_rollback(client, root, "p", 1, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_EKIND);
+	snapshot(f->path, after);
+	assert_memory_equal(before, after, sizeof(before));
+	/* Once p/x is deleted, both are allowed; and the server's own version of a path that
+	 * never existed (candidate 0 of p/d/y) is its deletion. */
+	c = cmd_put(client, root, "p/x", 1, QS_KIND_TOMBSTONE, 0);
+	put_ok(f->m, &c);
+	c = cmd_resolve(client, root, "p", cand, 2);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.version, 3);
+	c = cmd_resolve(client, root, "p/d/y", 0, 0);
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.version, 1);
+	struct qs_version_entry e;
+	assert_int_equal(qs_meta_entry(f->m, root, "p/d/y", &e, NULL, NULL), 0);
+	assert_int_equal(e.version, 1);
+	assert_int_equal(e.content.kind, QS_KIND_TOMBSTONE);
+}
+
 static void test_failed_command_rolls_back_whole(void **state)
 {
 	struct fixture *f = *state;
@@ -1230,8 +1301,9 @@ static void test_admin_entries_below(void **state)
 	/* '-' sorts before '/' and '0' right after it: neither "a-b" nor "a0" is below "a". */
 	static const char *const paths[] = {"a", "a/b", "a/b/c", "a-b", "a0", "ab", "b", "a/x"};
 	for (size_t i = 0; i < 8; i++) {
+		bool dir = i <= 1; /* nothing lives below a file (test_tree_kinds) */
 		struct qs_meta_cmd c = cmd_put(client, root, paths[i], 0,
-					       i == 0 ? QS_KIND_DIR : QS_KIND_FILE, (uint8_t)i);
+					       dir ? QS_KIND_DIR : QS_KIND_FILE, dir ? 0 : (uint8_t)i);
 		put_ok(f->m, &c);
 	}
 	struct qs_meta_cmd c = cmd_put(client, root, "a/x", 1, QS_KIND_TOMBSTONE, 0);
@@ -1858,6 +1930,7 @@ int main(void)
 		T(test_conflict_candidates_and_resolve),
 		T(test_put_errors_change_nothing),
 		T(test_put_tombstone_base_zero),
+		T(test_tree_kinds),
 		T(test_failed_command_rolls_back_whole),
 		T(test_version_past_int64_max),
 		T(test_delete_and_recreate_keep_history),

@@ -312,11 +312,86 @@ def test_candidate_deleted():
     print("candidate_deleted: the delete became the candidate, choosing it deleted everywhere")
 
 
+def choose_refused(c, rel, cand, why):
+    """A choice the server must refuse as a kind conflict; nothing may change."""
+    r = c.qic("conflict", "choose", "--path", os.path.join(c.dir, rel), "--candidate",
+              str(cand), check=False)
+    if r.returncode == 0 or "holds paths" not in r.stdout:
+        h.fail("choosing %s %d (%s) must be refused as a kind conflict: %d %s" %
+               (rel, cand, why, r.returncode, r.stdout))
+
+
+def test_kind():
+    # The tree the server holds stays one every client can hold (chaos seeds 8, 556, 567,
+    # 1003): no path lives below a file, and a file never covers paths below it.
+    srv, port, fpr, cs = h.setup(2)
+    a, b = cs
+    h.write(os.path.join(a.dir, "seed.txt"), b"seed\n")
+    settle(cs, "seed.txt", b"seed\n")
+    b.stop()
+    h.write(os.path.join(a.dir, "d", "in.txt"), b"in a's directory\n")  # d: a directory
+    h.write(os.path.join(a.dir, "q"), b"a's file q\n")                    # q: a file
+    h.converge([a], expect=lambda t: "d/in.txt" in t and "q" in t)
+    time.sleep(1)
+    h.write(os.path.join(b.dir, "d"), b"b's file d\n")
+    h.write(os.path.join(b.dir, "q", "below.txt"), b"below b's directory q\n")
+    b.start()
+    d_con = wait_conflict(b, "d", 1)
+    q_con = wait_conflict(b, "q", 1)
+    # b's file below its directory q is kept as a candidate: it cannot live below a's file.
+    below = wait_conflict(b, "q/below.txt", 1)
+    if below["server_version"] != 0:
+        h.fail("q/below.txt never existed on the server: %s" % below)
+    time.sleep(1)
+    ta = h.tree(a.dir)
+    if ta.get("q", ("?",))[0] != "file" or "q/below.txt" in ta or \
+            ta.get("d", ("?",))[0] != "dir" or "d/in.txt" not in ta:
+        h.fail("a's tree changed before any choice: %s" % sorted(ta))
+    check_untouched(b, "d", b"b's file d\n")
+    check_untouched(b, "q/below.txt", b"below b's directory q\n")
+    nothing_lost(a, "q/below.txt", [b"below b's directory q\n"])
+    nothing_lost(a, "d", [b"b's file d\n"])
+
+    # A file over a directory that holds a path, and a path below a file: refused.
+    choose_refused(b, "d", d_con["candidates"][0]["id"], "file over d/in.txt")
+    choose_refused(a, "q/below.txt", below["candidates"][0]["id"], "below the file q")
+    # Once q is b's directory, the path below it may be chosen.
+    choose(a, "q", q_con["candidates"][0]["id"])
+    choose(a, "q/below.txt", below["candidates"][0]["id"])
+    want = ("file", 420, sha(b"below b's directory q\n"))
+    deadline = time.time() + 30
+    while not all(h.tree(c.dir).get("q/below.txt") == want and
+                  h.tree(c.dir).get("q", ("?",))[0] == "dir" for c in cs):
+        if time.time() > deadline:  # d still differs (its conflict is open): q only here
+            h.fail("q did not become b's directory everywhere: %s" %
+                   [sorted(h.tree(c.dir).items()) for c in cs])
+        time.sleep(0.1)
+    # Once d holds nothing, b's file may replace it.
+    os.unlink(os.path.join(a.dir, "d", "in.txt"))
+    h.converge([a], expect=lambda t: "d/in.txt" not in t)
+    d_con = wait_conflict(a, "d", 1)
+    deadline = time.time() + 30
+    while True:
+        r = a.qic("conflict", "choose", "--path", os.path.join(a.dir, "d"), "--candidate",
+                  str(d_con["candidates"][0]["id"]), check=False)
+        if r.returncode == 0:
+            break
+        if time.time() > deadline:  # the delete of d/in.txt is on its way meanwhile
+            h.fail("choosing b's file d once d is empty: %s" % r.stdout)
+        time.sleep(0.2)
+        d_con = wait_conflict(a, "d", 1)
+    settle(cs, "d", b"b's file d\n")
+    for c in cs:
+        if conflicts(c):
+            h.fail("%s: conflicts left after the choices: %s" % (c.name, conflicts(c)))
+    print("kind: refused while the tree forbids it, accepted once it allows it")
+
+
 def main():
     try:
         {"two_way": test_two_way, "three_way": test_three_way,
          "modify_delete": test_modify_delete, "create_create": test_create_create,
-         "candidate_deleted": test_candidate_deleted}[TEST]()
+         "candidate_deleted": test_candidate_deleted, "kind": test_kind}[TEST]()
         print("PASS", TEST)
     finally:
         h.stop_all()
