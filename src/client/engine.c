@@ -448,6 +448,9 @@ static void scan_root(struct qic_root *r);
 static void on_renamed(struct qic_root *r, const char *from, const char *to, bool is_dir)
 {
 	struct qic_engine *e = r->e;
+	/* Part files of interrupted downloads below from went along (a directory) or stayed
+	 * (a file): either way no download names them any more (chaos seeds 1003, 1521). */
+	qic_parts_drop_below(r, from, to);
 	switch (qic_move_propose(r, e->authed ? e->conn : NULL, from, to, is_dir)) {
 	case QIC_MOVE_STARTED: return;
 	case QIC_MOVE_KNOWN:

@@ -22,6 +22,7 @@
 #include "net/quic.h"
 
 struct qic_engine;
+struct recv; /* receive.c */
 struct qs_ignore;
 struct root_watch;
 
@@ -62,6 +63,7 @@ struct qic_root {
 	bool confirmed; /* the user confirmed: the next scan skips the deletion guard */
 	char pause_reason[256];
 	struct qic_transfers up, down; /* proposals sending chunks, files being received */
+	struct recv *receiving;        /* receive.c: the files being received (down) */
 	struct qic_deleter *deletes;   /* delete.c: subtree deletes in flight */
 	struct qic_part *parts;        /* engine.c: part files no download holds */
 	struct qic_part *refused;      /* engine.c: paths whose push we refused (local change) */

@@ -59,7 +59,8 @@ struct recv {
 	bool resumable;  /* w is a part file: kept when the connection is lost */
 	struct qs_chunk_rx rx;
 	uint8_t *buf;       /* one chunk, for local copies */
-	bool counted;       /* added to r->down (struct qic_transfers) */
+	bool counted;       /* added to r->down (struct qic_transfers), linked in r->receiving */
+	struct recv *rx_next, **rx_pprev;
 	uint64_t xfer_done; /* this file's share of r->down.bytes_done */
 };
 
@@ -69,6 +70,11 @@ static void xfer_start(struct recv *v)
 	v->counted = true;
 	v->r->down.files++;
 	v->r->down.bytes += v->m.size_bytes;
+	v->rx_next = v->r->receiving;
+	if (v->rx_next != NULL)
+		v->rx_next->rx_pprev = &v->rx_next;
+	v->rx_pprev = &v->r->receiving;
+	v->r->receiving = v;
 }
 
 static void xfer_add_done(struct recv *v, uint64_t n)
@@ -82,6 +88,9 @@ static void xfer_add_done(struct recv *v, uint64_t n)
 static void recv_free(struct recv *v)
 {
 	if (v->counted) {
+		*v->rx_pprev = v->rx_next;
+		if (v->rx_next != NULL)
+			v->rx_next->rx_pprev = v->rx_pprev;
 		v->r->down.files--;
 		v->r->down.bytes -= v->m.size_bytes;
 		v->r->down.bytes_done -= v->xfer_done;
@@ -232,6 +241,31 @@ static int local_matches_index(struct recv *v, bool *matches)
 	return 0;
 }
 
+/* Downloads of older versions of v's path still running (a push of the version before
+ * arrived first, and the newer one overtook it): their bytes can never be installed, so they
+ * are canceled now, their part files removed, rather than received to the end (a 64 MiB
+ * download ran on for seconds after its newer version was in place, its part file with it). */
+static void supersede_older(struct recv *v)
+{
+	bool again = true;
+	while (again) {
+		again = false;
+		for (struct recv *o = v->r->receiving; o != NULL; o = o->rx_next) {
+			if (o == v || o->done || o->version >= v->version ||
+			    strcmp(o->path, v->path) != 0)
+				continue;
+			o->done = true;
+			o->superseded = true;
+			qs_debug("client", "event=download_superseded path=\"%s\" version=%llu by=%llu",
+				 o->path, (unsigned long long)o->version,
+				 (unsigned long long)v->version);
+			qs_tx_cancel(o->tx, QS_QUIC_ERR_CANCELED); /* may free o: look again */
+			again = true;
+			break;
+		}
+	}
+}
+
 static int record(struct recv *v, const struct qs_fingerprint *fp)
 {
 	struct qic_entry e;
@@ -245,7 +279,10 @@ static int record(struct recv *v, const struct qs_fingerprint *fp)
 	e.mode = v->mode;
 	e.mtime_ns = v->mtime_ns;
 	e.durable = v->kind != QS_KIND_FILE; /* files are synced to disk in batches */
-	return qic_index_put(v->r, v->path, &e);
+	int rc = qic_index_put(v->r, v->path, &e);
+	if (rc == 0)
+		supersede_older(v);
+	return rc;
 }
 
 /* A FORCE_SYNC chose our own candidate, but the path changed here since we proposed it (the
@@ -1092,10 +1129,32 @@ static int recv_on_data(struct qs_tx *tx, const uint8_t *d, size_t len, uint64_t
 	return 0;
 }
 
+/* Whether the part file being written is where v->path's directory is now (the same inode
+ * through the root as through the writer's directory fd). */
+static bool part_in_place(struct recv *v)
+{
+	int dfd;
+	const char *name;
+	struct stat here, there;
+	if (open_parent_dir(v, &dfd, &name) != 0)
+		return false;
+	bool same = fstatat(dfd, v->w.tmp_name, &here, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    fstatat(v->w.dir_fd, v->w.tmp_name, &there, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    here.st_ino == there.st_ino && here.st_dev == there.st_dev;
+	close(dfd);
+	return same;
+}
+
 static void recv_on_close(struct qs_tx *tx, int err, void *arg)
 {
 	(void)tx;
 	struct recv *v = arg;
+	if (err == QS_ECONN && v->writing && v->resumable && !part_in_place(v)) {
+		/* Its directory was renamed or removed meanwhile (the writer's directory fd went
+		 * along): no attempt will find it where its path says (chaos seed 1003). */
+		qs_localfile_writer_abort(&v->w);
+		v->writing = false;
+	}
 	if (err == QS_ECONN && v->writing && v->resumable) {
 		/* The next attempt at this version continues from what was written. */
 		char part[sizeof(v->w.tmp_name)];
