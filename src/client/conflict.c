@@ -143,7 +143,7 @@ static void list_next(struct op *o)
 	Quics__ConflictListRequest req = QUICS__CONFLICT_LIST_REQUEST__INIT;
 	req.root_id = o->root_id;
 	req.cursor = o->cursor != NULL ? o->cursor : (char *)"";
-	qic_call(o->e, "CONFLICT_LIST", &req.base, &quics__conflict_list_response__descriptor,
+	qic_call_read(o->e, "CONFLICT_LIST", &req.base, &quics__conflict_list_response__descriptor,
 		 list_reply, o);
 }
 

@@ -1745,6 +1745,16 @@ struct qs_conn *qic_engine_conn(struct qic_engine *e)
 	return e->authed ? e->conn : NULL;
 }
 
+uv_loop_t *qic_engine_loop(struct qic_engine *e)
+{
+	return e->loop;
+}
+
+bool qic_engine_stopping(const struct qic_engine *e)
+{
+	return e->stopping;
+}
+
 void qic_engine_traffic(struct qic_engine *e, struct qs_quic_bytes *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -189,6 +189,9 @@ int qic_receive_accept(struct qic_engine *e, struct qs_tx *tx, bool force);
 
 /* The authenticated connection to the server, or NULL (not connected yet). */
 struct qs_conn *qic_engine_conn(struct qic_engine *e);
+uv_loop_t *qic_engine_loop(struct qic_engine *e);
+/* True once qic_engine_stop began: nothing new should be started. */
+bool qic_engine_stopping(const struct qic_engine *e);
 /* The root a local absolute path lies in and the path relative to it (*rel: caller frees
  * with qs_free; validated by base/path.h). Errors: QS_EINVAL (not absolute), QS_ENOENT (in
  * no synced root), a path error (QS_EPATH_*), QS_ENOMEM. */

@@ -42,12 +42,41 @@ int qic_wire_error(const Quics__Error *err)
 
 /* ---- request/reply ---- */
 
+/* A read-only call whose connection is lost before the answer is asked once more, on the
+ * next connection, if one is up within CALL_RETRY_MS: after a server restart the client
+ * learns that its connection is gone only from the reset its next packet brings, so the
+ * first call after the restart went out on a dead connection and failed (chaos seed 278). */
+#define CALL_RETRY_MS 3000
+#define CALL_RETRY_POLL_MS 50
+
 struct ccall {
+	struct qic_engine *e;
+	const char *name; /* a transaction name (static) */
 	const ProtobufCMessageDescriptor *desc;
 	qic_call_fn then;
 	void *arg;
 	bool answered;
+	uint8_t *req; /* read-only calls: the packed request, for the one retry; else NULL */
+	size_t req_len;
+	bool retried, has_timer;
+	uv_timer_t timer;
+	uint64_t waited_ms;
 };
+
+static void ccall_free_cb(uv_handle_t *h)
+{
+	qs_free(h->data);
+}
+
+static void ccall_free(struct ccall *c)
+{
+	qs_free(c->req);
+	c->req = NULL;
+	if (c->has_timer)
+		uv_close((uv_handle_t *)&c->timer, ccall_free_cb);
+	else
+		qs_free(c);
+}
 
 static int ccall_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
 {
@@ -72,39 +101,107 @@ static int ccall_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
 	return 0;
 }
 
+static const struct qs_tx_ops ccall_ops;
+
+/* Opens the call's transaction and sends req (NULL: the kept packed request); false (then
+ * answered) if it cannot. From here the transaction's close answers and frees c. */
+static bool ccall_send(struct ccall *c, struct qs_conn *conn, const ProtobufCMessage *req)
+{
+	struct qs_tx *tx;
+	int rc = qs_conn_open_tx(conn, c->name, &ccall_ops, c, &tx);
+	if (rc != 0) {
+		c->then(c->arg, NULL, rc, "cannot open a transaction");
+		return false;
+	}
+	rc = req != NULL ? qs_tx_send_pb(tx, req) : qs_tx_send_msg(tx, c->req, c->req_len);
+	if (rc != 0 || qs_tx_finish(tx) != 0)
+		qs_tx_cancel(tx, QS_QUIC_ERR_INTERNAL);
+	return true;
+}
+
+static void ccall_retry_cb(uv_timer_t *t)
+{
+	struct ccall *c = t->data;
+	struct qs_conn *conn = qic_engine_conn(c->e);
+	bool stopping = qic_engine_stopping(c->e);
+	c->waited_ms += CALL_RETRY_POLL_MS;
+	if (conn == NULL && !stopping && c->waited_ms < CALL_RETRY_MS)
+		return;
+	uv_timer_stop(t);
+	if (conn == NULL || stopping) {
+		c->then(c->arg, NULL, QS_ECONN, "no answer from the server");
+		ccall_free(c);
+		return;
+	}
+	qs_debug("client", "event=call_retried name=%s after_ms=%llu", c->name,
+		 (unsigned long long)c->waited_ms);
+	if (!ccall_send(c, conn, NULL))
+		ccall_free(c);
+}
+
 static void ccall_close(struct qs_tx *tx, int err, void *arg)
 {
 	(void)tx;
 	struct ccall *c = arg;
+	if (!c->answered && c->req != NULL && !c->retried && err == QS_ECONN &&
+	    !qic_engine_stopping(c->e)) {
+		if (!c->has_timer) {
+			uv_timer_init(qic_engine_loop(c->e), &c->timer);
+			c->timer.data = c;
+			c->has_timer = true;
+		}
+		c->retried = true;
+		c->waited_ms = 0;
+		uv_timer_start(&c->timer, ccall_retry_cb, CALL_RETRY_POLL_MS, CALL_RETRY_POLL_MS);
+		return;
+	}
 	if (!c->answered)
 		c->then(c->arg, NULL, err != 0 ? err : QS_ECONN, "no answer from the server");
-	qs_free(c);
+	ccall_free(c);
 }
 
 static const struct qs_tx_ops ccall_ops = {.on_msg = ccall_msg, .on_close = ccall_close};
 
-void qic_call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
-	      const ProtobufCMessageDescriptor *reply_desc, qic_call_fn then, void *arg)
+static void call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
+		 const ProtobufCMessageDescriptor *reply_desc, qic_call_fn then, void *arg,
+		 bool read_only)
 {
 	struct qs_conn *conn = qic_engine_conn(e);
 	struct ccall *c = conn != NULL ? qs_calloc(1, sizeof(*c)) : NULL;
-	struct qs_tx *tx;
+	if (c != NULL && read_only) {
+		c->req_len = protobuf_c_message_get_packed_size(req);
+		c->req = qs_malloc(c->req_len ? c->req_len : 1);
+		if (c->req == NULL) {
+			qs_free(c);
+			c = NULL;
+		} else {
+			protobuf_c_message_pack(req, c->req);
+		}
+	}
 	if (c == NULL) {
 		then(arg, NULL, conn == NULL ? QS_ECONN : QS_ENOMEM,
 		     conn == NULL ? "not connected to the server" : "out of memory");
 		return;
 	}
+	c->e = e;
+	c->name = name;
 	c->desc = reply_desc;
 	c->then = then;
 	c->arg = arg;
-	int rc = qs_conn_open_tx(conn, name, &ccall_ops, c, &tx);
-	if (rc != 0) {
-		qs_free(c);
-		then(arg, NULL, rc, "cannot open a transaction");
-		return;
-	}
-	if (qs_tx_send_pb(tx, req) != 0 || qs_tx_finish(tx) != 0)
-		qs_tx_cancel(tx, QS_QUIC_ERR_INTERNAL); /* on_close answers */
+	if (!ccall_send(c, conn, req))
+		ccall_free(c);
+}
+
+void qic_call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
+	      const ProtobufCMessageDescriptor *reply_desc, qic_call_fn then, void *arg)
+{
+	call(e, name, req, reply_desc, then, arg, false);
+}
+
+void qic_call_read(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
+		   const ProtobufCMessageDescriptor *reply_desc, qic_call_fn then, void *arg)
+{
+	call(e, name, req, reply_desc, then, arg, true);
 }
 
 /* ---- downloads ---- */

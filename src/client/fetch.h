@@ -20,6 +20,11 @@ typedef void (*qic_call_fn)(void *arg, const ProtobufCMessage *reply, int err, c
 /* One request/reply transaction name on the engine's connection. */
 void qic_call(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
 	      const ProtobufCMessageDescriptor *reply_desc, qic_call_fn then, void *arg);
+/* The same for a request that changes nothing on the server (a list, a history): if the
+ * connection is lost before the answer, it is asked once more on the next connection (when
+ * one is up within 3 s). name must be a static string. */
+void qic_call_read(struct qic_engine *e, const char *name, const ProtobufCMessage *req,
+		   const ProtobufCMessageDescriptor *reply_desc, qic_call_fn then, void *arg);
 
 /* The QS_E* code for an error a server replied with. */
 int qic_wire_error(const Quics__Error *err);
