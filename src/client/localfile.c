@@ -333,13 +333,26 @@ int qs_localfile_install(struct qs_localfile_writer *w, uint32_t mode, int64_t m
 				rc = QS_ECONFLICT; /* the user changed it: never overwrite */
 		}
 	}
+	/* The fingerprint of what we wrote is taken before the rename: from the rename on, the
+	 * user may write to the file. The one after the rename (which changes the inode's ctime,
+	 * part of the fingerprint) is used only if nothing else changed: a write right after
+	 * the rename (the mtime we set is the version's, any write makes it "now") must not be
+	 * recorded as the version's fingerprint, or it would never be seen as a change (chaos
+	 * seed 1508: an append on the just-installed file was lost to the other clients). */
+	struct stat before;
+	if (rc == 0 && fstat(w->fd, &before) != 0)
+		rc = qs_err_from_errno(errno);
 	if (rc == 0 && renameat(w->dir_fd, w->tmp_name, w->dir_fd, w->name) != 0)
 		rc = qs_err_from_errno(errno);
-	/* After the rename: it changes the inode's ctime, which the fingerprint includes. */
-	if (rc == 0 && fstat(w->fd, &st) == 0)
-		qs_fingerprint_from_stat(&st, installed);
-	else if (rc == 0)
+	if (rc == 0 && fstat(w->fd, &st) != 0)
 		rc = qs_err_from_errno(errno);
+	if (rc == 0) {
+		bool same = st.st_size == before.st_size && st.st_ino == before.st_ino &&
+			    st.st_mode == before.st_mode &&
+			    st.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+			    st.st_mtim.tv_nsec == before.st_mtim.tv_nsec;
+		qs_fingerprint_from_stat(same ? &st : &before, installed);
+	}
 	writer_close(w, rc != 0);
 	return rc;
 }
