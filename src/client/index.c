@@ -139,7 +139,13 @@ int qic_index_put(struct qic_root *r, const char *path, const struct qic_entry *
 	if (rc == 0)
 		rc = qs_index_put(ix, r->root_id, &p, &ie);
 	qs_path_release(&p);
-	qic_parts_drop(r, path);
+	if (e->content.kind == QS_KIND_TOMBSTONE)
+		/* A deleted directory: part files below it are litter too, and would keep it
+		 * from being removed (chaos seed 1524: a client killed mid-download, the
+		 * directory moved away while it was down). */
+		qic_parts_drop_below(r, path, path);
+	else
+		qic_parts_drop(r, path);
 	return rc;
 }
 

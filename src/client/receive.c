@@ -1149,9 +1149,10 @@ static void recv_on_close(struct qs_tx *tx, int err, void *arg)
 {
 	(void)tx;
 	struct recv *v = arg;
-	if (err == QS_ECONN && v->writing && v->resumable && !part_in_place(v)) {
+	if (err == QS_ECONN && v->writing && v->resumable && (!part_in_place(v) || superseded(v))) {
 		/* Its directory was renamed or removed meanwhile (the writer's directory fd went
-		 * along): no attempt will find it where its path says (chaos seed 1003). */
+		 * along): no attempt will find it where its path says (chaos seed 1003); or a newer
+		 * version of the path is recorded already: this one will never be asked for. */
 		qs_localfile_writer_abort(&v->w);
 		v->writing = false;
 	}
