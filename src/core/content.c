@@ -1,5 +1,6 @@
 /* Content identity: SHA-256 over a tagged encoding, offset/size/meaning:
- *   0 4 "QSC1" | 4 1 kind | 5 4 mode (big-endian, files only, else 0) | 9 n bytes. */
+ *   0 4 "QSC1" | 4 1 kind | 5 4 mode (big-endian, files and directories, else 0) | 9 n bytes
+ * (none for a directory). */
 #include "core/content.h"
 
 #include <string.h>
@@ -13,13 +14,16 @@ int qs_content_make(enum qs_kind kind, uint32_t mode, const uint8_t *bytes, size
 	struct qs_content c;
 	memset(&c, 0, sizeof(c));
 	c.kind = kind;
-	if (kind == QS_KIND_DIR || kind == QS_KIND_TOMBSTONE) {
+	if (kind == QS_KIND_TOMBSTONE) {
 		*out = c;
 		return 0;
 	}
-	if (kind != QS_KIND_FILE && kind != QS_KIND_SYMLINK)
+	if (kind != QS_KIND_FILE && kind != QS_KIND_SYMLINK && kind != QS_KIND_DIR)
 		return QS_EINVAL;
-	uint32_t m = kind == QS_KIND_FILE ? (mode & 07777u) : 0;
+	/* A directory's content is its mode alone (no bytes): a chmod is a change to sync. */
+	uint32_t m = kind != QS_KIND_SYMLINK ? (mode & 07777u) : 0;
+	if (kind == QS_KIND_DIR)
+		len = 0;
 	uint8_t hdr[9] = {'Q',
 			  'S',
 			  'C',

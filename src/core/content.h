@@ -1,7 +1,8 @@
 /* The content identity of a file version (struct qs_content of core/version.h): which bytes
  * decide whether two versions are "the same content". A file's hash covers its manifest
  * encoding and its permission bits (so a chmod is a change that syncs); a symlink's covers
- * its target; directories and tombstones have no content hash. Pure. */
+ * its target; a directory's covers its permission bits alone; tombstones have no content
+ * hash. Pure. */
 #ifndef QS_CORE_CONTENT_H
 #define QS_CORE_CONTENT_H
 

@@ -30,8 +30,12 @@ static void test_identity(void **state)
 	assert_true(qs_content_equal(&s1, &s2)); /* symlink modes are not content */
 	struct qs_content d1, d2;
 	assert_int_equal(qs_content_make(QS_KIND_DIR, 0755, m1, sizeof(m1), &d1), 0);
-	assert_int_equal(qs_content_make(QS_KIND_DIR, 0700, NULL, 0, &d2), 0);
-	assert_true(qs_content_equal(&d1, &d2));
+	assert_int_equal(qs_content_make(QS_KIND_DIR, 0755, NULL, 0, &d2), 0);
+	assert_true(qs_content_equal(&d1, &d2)); /* a directory has no bytes */
+	assert_int_equal(qs_content_make(QS_KIND_DIR, 040700, NULL, 0, &d2), 0);
+	assert_false(qs_content_equal(&d1, &d2)); /* its mode is its content (chaos seed 507) */
+	assert_int_equal(qs_content_make(QS_KIND_DIR, 040755, NULL, 0, &d2), 0);
+	assert_true(qs_content_equal(&d1, &d2)); /* permission bits only */
 	assert_int_equal(qs_content_make((enum qs_kind)9, 0, NULL, 0, &d2), QS_EINVAL);
 }
 

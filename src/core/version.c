@@ -20,7 +20,7 @@ bool qs_content_valid(const struct qs_content *c)
 
 static bool has_hash(enum qs_kind kind)
 {
-	return kind == QS_KIND_FILE || kind == QS_KIND_SYMLINK;
+	return kind == QS_KIND_FILE || kind == QS_KIND_SYMLINK || kind == QS_KIND_DIR;
 }
 
 bool qs_content_equal(const struct qs_content *a, const struct qs_content *b)
@@ -63,7 +63,11 @@ int qs_version_decide(const struct qs_version_entry *server, const struct qs_pro
 	if (qs_content_equal(&p->content, &server->content)) {
 		/* Same content, whatever the base: no new version (also makes retries idempotent).
 		 */
-	} else if (p->base_version == server->version || creating_over_nothing) {
+	} else if (p->base_version == server->version || creating_over_nothing ||
+		   (p->content.kind == QS_KIND_DIR && server->content.kind == QS_KIND_DIR)) {
+		/* A directory against a directory differs only in its mode: the last proposal
+		 * wins, whatever its base (two clients making the same directory with other
+		 * umasks is not a conflict to put before a user). */
 		if (server->version == UINT64_MAX)
 			return QS_E2BIG;
 		d.verdict = QS_VERDICT_FAST_FORWARD;

@@ -22,8 +22,10 @@ enum qs_kind {
 };
 
 /* What a path holds. The hash identifies the content: a file's manifest hash, a symlink's
- * target hash. It is ignored for directories and tombstones, which have no content. Callers
- * that want metadata such as the mode to count as a change fold it into the hash. */
+ * target hash, a directory's mode hash (core/content.h). It is ignored for tombstones, which
+ * have no content. Callers that want metadata such as the mode to count as a change fold it
+ * into the hash. A directory against a directory is never a conflict: the newer proposal's
+ * mode wins (qs_version_decide). */
 struct qs_content {
 	enum qs_kind kind;
 	uint8_t hash[QS_CONTENT_HASH_LEN];

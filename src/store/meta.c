@@ -611,10 +611,12 @@ static int apply_set_server_password(struct qs_meta *m, const struct qs_meta_cmd
 	return rc ? rc : command_log(m, c, 0, 0, NULL, 0);
 }
 
-/* Directories and tombstones have no content: their hash is stored as zeros. */
+/* Tombstones have no content: their hash is stored as zeros. A directory's is its mode's
+ * (core/content.h; rows written before directory modes synced hold zeros, which differ from
+ * any mode: the first proposal of such a directory makes a new version). */
 static bool kind_has_hash(enum qs_kind kind)
 {
-	return kind == QS_KIND_FILE || kind == QS_KIND_SYMLINK;
+	return kind == QS_KIND_FILE || kind == QS_KIND_SYMLINK || kind == QS_KIND_DIR;
 }
 
 /* Reads a kind and content hash from columns (kind_col, kind_col + 1) of a row. Errors:
@@ -703,7 +705,8 @@ static bool put_fields_valid(const struct qs_meta_cmd *c)
 	if (f->manifest_len > 0 && !f->manifest)
 		return false;
 	/* Only files (a manifest) and symlinks (the target) carry bytes. */
-	return f->manifest_len == 0 || kind_has_hash(f->content.kind);
+	return f->manifest_len == 0 ||
+	       f->content.kind == QS_KIND_FILE || f->content.kind == QS_KIND_SYMLINK;
 }
 
 static int prepare_once(struct qs_meta *m, const char *sql, sqlite3_stmt **out);

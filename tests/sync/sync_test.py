@@ -115,6 +115,10 @@ def converge(clients, timeout=30, expect=None):
         if same and (expect is None or expect(trees[0])):
             return trees[0]
         if time.time() > deadline:
+            keys = sorted(set().union(*trees))
+            differ = [k for k in keys if any(t.get(k) != trees[0].get(k) for t in trees)]
+            for k in differ[:20]:
+                print("differs:", k, [t.get(k) for t in trees])
             for c, t in zip(clients, trees):
                 print(c.name, sorted(t.items())[:40])
             fail("clients did not converge")
@@ -174,6 +178,12 @@ def test_basic():
     t = tree(b.dir)
     if t["run.sh"][1] != 0o755 or t["link"] != ("link", "hello.txt"):
         fail("mode or symlink not synced: %s %s" % (t["run.sh"], t["link"]))
+    # a directory's mode syncs too (chaos seed 507), on an existing directory and a new one
+    os.chmod(os.path.join(c.dir, "empty"), 0o700)
+    os.makedirs(os.path.join(a.dir, "private"), mode=0o750)
+    os.chmod(os.path.join(a.dir, "private"), 0o750)  # whatever the umask
+    converge(cs, expect=lambda t: t["empty"] == ("dir", 0o700) and
+             t.get("private") == ("dir", 0o750))
     # delete, rename a file
     os.remove(os.path.join(b.dir, "big.bin"))
     os.rename(os.path.join(c.dir, "run.sh"), os.path.join(c.dir, "renamed.sh"))
