@@ -152,7 +152,7 @@ struct qs_quic_client_config {
 	/* Expected certificate fingerprint (64 hex chars). NULL: accept any and report it
 	 * through qs_conn_peer_fingerprint (trust on first use is the caller's decision). */
 	const char *pinned_fingerprint;
-	uint64_t keepalive_ms;   /* PING interval while idle (0: none) */
+	uint64_t keepalive_ms;   /* PING interval while idle (0: none; default 2.5 s) */
 	uint64_t backoff_min_ms; /* first reconnect delay */
 	uint64_t backoff_max_ms; /* cap of the exponential backoff */
 	bool reconnect;          /* reconnect after a loss (default true) */
