@@ -1260,6 +1260,16 @@ static int apply_move(struct qs_meta *m, const struct qs_meta_cmd *c, struct qs_
 		  from.content.kind != QS_KIND_TOMBSTONE &&
 		  qs_content_equal(&from.content, &c->u.move.content) &&
 		  qs_version_decide(&to, &prop, &d) == 0 && d.verdict == QS_VERDICT_FAST_FORWARD;
+	if (ok) {
+		/* The new name must fit the tree as any proposal must (tree_allows): refused, the
+		 * client proposes path by path, and the server keeps what does not fit as kind
+		 * conflicts. */
+		rc = tree_allows(m, root_id, c->u.move.to, from.content.kind, true, &ok);
+		if (rc) {
+			qs_free(man);
+			return rc;
+		}
+	}
 	struct move_plan plan = {0};
 	rc = ok ? move_plan_add(&plan, c->u.move.from, strlen(c->u.move.from), c->u.move.to,
 				from.version, &f)

@@ -1732,6 +1732,10 @@ static void test_move(void **state)
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
 	c = cmd_move(client, root, "d/a", 1, "d2", 0, QS_KIND_FILE, 1); /* d2 is live at 1 */
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_move(client, root, "d/a", 1, "d2/a", 0, QS_KIND_FILE, 1); /* below the file d2 */
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
+	c = cmd_move(client, root, "d2", 1, "d", 1, QS_KIND_FILE, 4); /* a file over d/a ... */
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
 	c = cmd_move(client, root, "nothing", 0, "x", 0, QS_KIND_FILE, 1);
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
 	c = cmd_move(client, root, "d", 1, "d/sub/x", 0, QS_KIND_DIR, 0);
