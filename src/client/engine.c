@@ -52,6 +52,7 @@
 #define QIC_SCAN_PAGE 1000
 #define QIC_RESCAN_MS (5 * 60 * 1000)
 #define QIC_DURABLE_MS 300
+#define QIC_RETRY_SCAN_MS 3000
 
 struct dirty {
 	struct qic_root *r;
@@ -802,10 +803,32 @@ static void retry_rmdirs(struct qic_engine *e)
 	}
 }
 
+static void retry_scan_if_due(struct qic_root *r)
+{
+	uint64_t now = uv_now(r->e->loop);
+	if (!r->retry_due || (r->retry_scan_ms != 0 && now - r->retry_scan_ms < QIC_RETRY_SCAN_MS))
+		return;
+	r->retry_due = false;
+	r->push_failed = false;
+	r->retry_scan_ms = now;
+	qs_debug("client", "event=retry_failed_pushes root=%s", r->dir);
+	qic_root_full_scan(r);
+}
+
+void qic_retry_failed_pushes(struct qic_root *r)
+{
+	if (!r->push_failed)
+		return;
+	r->retry_due = true;
+	retry_scan_if_due(r);
+}
+
 static void durable_cb(uv_timer_t *t)
 {
 	struct qic_engine *e = t->data;
 	retry_rmdirs(e);
+	for (struct qic_root *r = e->roots; r != NULL; r = r->next)
+		retry_scan_if_due(r);
 	int rc = qic_index_sync_batch(e, sync_roots, e);
 	if (rc != 0)
 		qs_warn("client", "event=sync_failed err=%s", qs_strerror(rc));

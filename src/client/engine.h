@@ -64,6 +64,9 @@ struct qic_root {
 	char pause_reason[256];
 	struct qic_transfers up, down; /* proposals sending chunks, files being received */
 	struct recv *receiving;        /* receive.c: the files being received (down) */
+	bool push_failed;       /* a push failed to apply since the last retry (receive.c) */
+	bool retry_due;         /* and another applied since: a retry FULL_SCAN is due */
+	uint64_t retry_scan_ms; /* when the last retry FULL_SCAN went out (loop time) */
 	struct qic_deleter *deletes;   /* delete.c: subtree deletes in flight */
 	struct qic_part *parts;        /* engine.c: part files no download holds */
 	struct qic_part *refused;      /* engine.c: paths whose push we refused (local change) */
@@ -83,6 +86,12 @@ void qic_parts_drop(struct qic_root *r, const char *path);
  * every path below it (now below to). */
 void qic_parts_drop_below(struct qic_root *r, const char *from, const char *to);
 void qic_parts_free(struct qic_root *r);
+
+/* A push applied (receive.c): if one failed to apply before (a path below what was a file
+ * here, say), the tree may now let it, so it is asked for again with a FULL_SCAN, at most
+ * every QIC_RETRY_SCAN_MS (a due retry waits for the engine's next tick). A failed push
+ * itself never asks again: it would fail again at once, without end (chaos seed 1003). */
+void qic_retry_failed_pushes(struct qic_root *r);
 
 /* A push of path was refused because the local path differs from the index (receive.c): if
  * the proposal that follows finds no change after all (touched, same bytes), the newer

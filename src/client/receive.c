@@ -143,8 +143,13 @@ static void send_result(struct recv *v, Quics__SyncOutcome outcome, int err, con
 	/* A move taken the slow way: the scan brings the old names' deletions and the rest.
 	 * Not after a failure: the scan would push the same version again at once, and fail
 	 * again, without end (chaos seed 1003: 180,000 pushes of a path below a file). */
-	if (v->scan_after && err == 0)
+	if (v->scan_after && err == 0) {
 		qic_root_full_scan(v->r);
+	} else if (err == 0 && outcome == QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED) {
+		/* Chaos seed 7017: the files of a directory chosen over this client's file had
+		 * failed to apply below the file, and never came again. */
+		qic_retry_failed_pushes(v->r);
+	}
 }
 
 static int send_want(struct recv *v)
@@ -975,6 +980,7 @@ static void fail(struct recv *v, int rc)
 		return;
 	}
 	qs_warn("client", "event=apply_failed path=\"%s\" err=%s", v->path, qs_strerror(rc));
+	v->r->push_failed = true; /* asked for again after the next push that applies */
 	send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_UNSPECIFIED, rc, qs_strerror(rc));
 }
 

@@ -321,6 +321,15 @@ def choose_refused(c, rel, cand, why):
                (rel, cand, why, r.returncode, r.stdout))
 
 
+def wait_path(cs, rel, want, why):
+    """Until every client holds want (a tree() value) at rel: the other paths may differ."""
+    deadline = time.time() + 30
+    while not all(h.tree(c.dir).get(rel) == want for c in cs):
+        if time.time() > deadline:
+            h.fail("%s: %s" % (why, [h.tree(c.dir).get(rel) for c in cs]))
+        time.sleep(0.1)
+
+
 def test_kind():
     # The tree the server holds stays one every client can hold (chaos seeds 8, 556, 567,
     # 1003): no path lives below a file, and a file never covers paths below it.
@@ -331,11 +340,14 @@ def test_kind():
     b.stop()
     h.write(os.path.join(a.dir, "d", "in.txt"), b"in a's directory\n")  # d: a directory
     h.write(os.path.join(a.dir, "q"), b"a's file q\n")                    # q: a file
-    h.converge([a], expect=lambda t: "d/in.txt" in t and "q" in t)
+    h.write(os.path.join(a.dir, "r", "in.txt"), b"in a's directory r\n")  # r: a directory
+    h.converge([a], expect=lambda t: "d/in.txt" in t and "q" in t and "r/in.txt" in t)
     time.sleep(1)
     h.write(os.path.join(b.dir, "d"), b"b's file d\n")
     h.write(os.path.join(b.dir, "q", "below.txt"), b"below b's directory q\n")
+    h.write(os.path.join(b.dir, "r"), b"b's file r\n")
     b.start()
+    r_con = wait_conflict(b, "r", 1)
     d_con = wait_conflict(b, "d", 1)
     q_con = wait_conflict(b, "q", 1)
     # b's file below its directory q is kept as a candidate: it cannot live below a's file.
@@ -358,14 +370,10 @@ def test_kind():
     # Once q is b's directory, the path below it may be chosen.
     choose(a, "q", q_con["candidates"][0]["id"])
     choose(a, "q/below.txt", below["candidates"][0]["id"])
-    want = ("file", 420, sha(b"below b's directory q\n"))
-    deadline = time.time() + 30
-    while not all(h.tree(c.dir).get("q/below.txt") == want and
-                  h.tree(c.dir).get("q", ("?",))[0] == "dir" for c in cs):
-        if time.time() > deadline:  # d still differs (its conflict is open): q only here
-            h.fail("q did not become b's directory everywhere: %s" %
-                   [sorted(h.tree(c.dir).items()) for c in cs])
-        time.sleep(0.1)
+    # d and r still differ (their conflicts are open): q only here
+    wait_path(cs, "q", h.tree(b.dir)["q"], "q did not become b's directory everywhere")
+    wait_path(cs, "q/below.txt", ("file", 420, sha(b"below b's directory q\n")),
+              "q/below.txt did not arrive everywhere")
     # Once d holds nothing, b's file may replace it.
     os.unlink(os.path.join(a.dir, "d", "in.txt"))
     h.converge([a], expect=lambda t: "d/in.txt" not in t)
@@ -380,7 +388,15 @@ def test_kind():
             h.fail("choosing b's file d once d is empty: %s" % r.stdout)
         time.sleep(0.2)
         d_con = wait_conflict(a, "d", 1)
-    settle(cs, "d", b"b's file d\n")
+    wait_path(cs, "d", ("file", 420, sha(b"b's file d\n")), "b's file d did not arrive")
+    # The server's directory r chosen over b's file: the file below it, which could not be
+    # applied on b while r was a file there, arrives now (chaos seed 7017).
+    choose(b, "r", 0)
+    wait_path(cs, "r/in.txt", ("file", 420, sha(b"in a's directory r\n")),
+              "r/in.txt did not reach b once r became the directory there")
+    h.converge(cs)
+    if r_con["candidates"][0]["kind"] != "file":
+        h.fail("b's candidate for r is its file: %s" % r_con)
     for c in cs:
         if conflicts(c):
             h.fail("%s: conflicts left after the choices: %s" % (c.name, conflicts(c)))
