@@ -144,7 +144,7 @@ static void list_next(struct op *o)
 	req.root_id = o->root_id;
 	req.cursor = o->cursor != NULL ? o->cursor : (char *)"";
 	qic_call_read(o->e, "CONFLICT_LIST", &req.base, &quics__conflict_list_response__descriptor,
-		 list_reply, o);
+		      list_reply, o);
 }
 
 static unsigned get_conflicts(struct qs_http_request *req, json_t **body, void *arg)

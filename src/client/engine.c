@@ -601,9 +601,10 @@ static int scan_entry(void *arg, const struct qs_scan_entry *se)
 	}
 	const struct qs_fingerprint fp = se->st;
 	/* A directory changes by its kind or its permission bits (its content, core/content.h). */
-	bool changed = ie.content.kind == QS_KIND_DIR
-			       ? se->kind != QS_KIND_DIR || (fp.mode & 07777u) != (ie.fp.mode & 07777u)
-			       : !qs_fingerprint_equal(&fp, &ie.fp);
+	bool changed =
+		ie.content.kind == QS_KIND_DIR
+			? se->kind != QS_KIND_DIR || (fp.mode & 07777u) != (ie.fp.mode & 07777u)
+			: !qs_fingerprint_equal(&fp, &ie.fp);
 	if (changed || ie.conflicted)
 		qic_mark_dirty(sc->r, se->path->str);
 	qic_entry_release(&ie);

@@ -64,9 +64,9 @@ struct qic_root {
 	char pause_reason[256];
 	struct qic_transfers up, down; /* proposals sending chunks, files being received */
 	struct recv *receiving;        /* receive.c: the files being received (down) */
-	bool push_failed;       /* a push failed to apply since the last retry (receive.c) */
-	bool retry_due;         /* and another applied since: a retry FULL_SCAN is due */
-	uint64_t retry_scan_ms; /* when the last retry FULL_SCAN went out (loop time) */
+	bool push_failed;              /* a push failed to apply since the last retry (receive.c) */
+	bool retry_due;                /* and another applied since: a retry FULL_SCAN is due */
+	uint64_t retry_scan_ms;        /* when the last retry FULL_SCAN went out (loop time) */
 	struct qic_deleter *deletes;   /* delete.c: subtree deletes in flight */
 	struct qic_part *parts;        /* engine.c: part files no download holds */
 	struct qic_part *refused;      /* engine.c: paths whose push we refused (local change) */

@@ -136,7 +136,7 @@ static void show_page(struct hop *h, uint64_t before)
 	uint64_t left = h->limit != 0 ? h->limit - json_array_size(h->versions) : SHOW_PAGE;
 	req.limit = (uint32_t)(left < SHOW_PAGE ? left : SHOW_PAGE);
 	qic_call_read(h->e, "HISTORY_SHOW", &req.base, &quics__history_show_response__descriptor,
-		 show_reply, h);
+		      show_reply, h);
 }
 
 void qic_history_show(struct qic_engine *e, const char *abs_path, uint64_t from_head,
@@ -256,5 +256,5 @@ void qic_history_rollback(struct qic_engine *e, const char *abs_path, uint64_t v
 	req.path = h->rel;
 	req.limit = 1;
 	qic_call_read(e, "HISTORY_SHOW", &req.base, &quics__history_show_response__descriptor,
-		 rollback_head, h);
+		      rollback_head, h);
 }

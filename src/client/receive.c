@@ -58,8 +58,8 @@ struct recv {
 	bool superseded; /* a newer version was recorded while this one was received */
 	bool resumable;  /* w is a part file: kept when the connection is lost */
 	struct qs_chunk_rx rx;
-	uint8_t *buf;       /* one chunk, for local copies */
-	bool counted;       /* added to r->down (struct qic_transfers), linked in r->receiving */
+	uint8_t *buf; /* one chunk, for local copies */
+	bool counted; /* added to r->down (struct qic_transfers), linked in r->receiving */
 	struct recv *rx_next, **rx_pprev;
 	uint64_t xfer_done; /* this file's share of r->down.bytes_done */
 };
@@ -261,7 +261,8 @@ static void supersede_older(struct recv *v)
 				continue;
 			o->done = true;
 			o->superseded = true;
-			qs_debug("client", "event=download_superseded path=\"%s\" version=%llu by=%llu",
+			qs_debug("client",
+				 "event=download_superseded path=\"%s\" version=%llu by=%llu",
 				 o->path, (unsigned long long)o->version,
 				 (unsigned long long)v->version);
 			qs_tx_cancel(o->tx, QS_QUIC_ERR_CANCELED); /* may free o: look again */
@@ -419,7 +420,8 @@ static int apply_dir(struct recv *v)
 	    replaceable_file(v, &st)) {
 		/* A file (or symlink) the index knows as a version (or as our candidate) becomes
 		 * the directory: its bytes are on the server. Before, the file stayed, and the
-		 * refused push came back without end (a kind conflict resolved to the directory). */
+		 * refused push came back without end (a kind conflict resolved to the directory).
+		 */
 		if ((unlinkat(dfd, name, 0) != 0 && errno != ENOENT) ||
 		    (mkdirat(dfd, name, mode) != 0 && errno != EEXIST))
 			rc = qs_err_from_errno(errno);
@@ -582,10 +584,11 @@ static int install_file(struct recv *v)
 		struct stat st;
 		int rc = open_parent_dir(v, &dfd, &name);
 		if (rc == 0) {
-			if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-			    unlinkat(dfd, name, AT_REMOVEDIR) != 0)
-				rc = errno == ENOTEMPTY || errno == EEXIST ? QS_ECONFLICT
-									   : qs_err_from_errno(errno);
+			if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISDIR(st.st_mode) && unlinkat(dfd, name, AT_REMOVEDIR) != 0)
+				rc = errno == ENOTEMPTY || errno == EEXIST
+					     ? QS_ECONFLICT
+					     : qs_err_from_errno(errno);
 			close(dfd);
 		}
 		if (rc != 0) {

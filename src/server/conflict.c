@@ -148,10 +148,11 @@ static int on_conflict_choose(struct qis_req *r, const ProtobufCMessage *msg)
 		return 0;
 	}
 	if (rc == QS_EKIND) {
-		qis_reply_error(r, rc,
-				"that choice would put a file where the server's directory still "
-				"holds paths, or below a file: move or delete those paths first, or "
-				"choose another candidate");
+		qis_reply_error(
+			r, rc,
+			"that choice would put a file where the server's directory still "
+			"holds paths, or below a file: move or delete those paths first, or "
+			"choose another candidate");
 		return 0;
 	}
 	if (rc != 0)

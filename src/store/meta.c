@@ -705,8 +705,8 @@ static bool put_fields_valid(const struct qs_meta_cmd *c)
 	if (f->manifest_len > 0 && !f->manifest)
 		return false;
 	/* Only files (a manifest) and symlinks (the target) carry bytes. */
-	return f->manifest_len == 0 ||
-	       f->content.kind == QS_KIND_FILE || f->content.kind == QS_KIND_SYMLINK;
+	return f->manifest_len == 0 || f->content.kind == QS_KIND_FILE ||
+	       f->content.kind == QS_KIND_SYMLINK;
 }
 
 static int prepare_once(struct qs_meta *m, const char *sql, sqlite3_stmt **out);

@@ -1302,8 +1302,9 @@ static void test_admin_entries_below(void **state)
 	static const char *const paths[] = {"a", "a/b", "a/b/c", "a-b", "a0", "ab", "b", "a/x"};
 	for (size_t i = 0; i < 8; i++) {
 		bool dir = i <= 1; /* nothing lives below a file (test_tree_kinds) */
-		struct qs_meta_cmd c = cmd_put(client, root, paths[i], 0,
-					       dir ? QS_KIND_DIR : QS_KIND_FILE, dir ? 0 : (uint8_t)i);
+		struct qs_meta_cmd c =
+			cmd_put(client, root, paths[i], 0, dir ? QS_KIND_DIR : QS_KIND_FILE,
+				dir ? 0 : (uint8_t)i);
 		put_ok(f->m, &c);
 	}
 	struct qs_meta_cmd c = cmd_put(client, root, "a/x", 1, QS_KIND_TOMBSTONE, 0);
