@@ -53,6 +53,8 @@
 #define QIC_RESCAN_MS (5 * 60 * 1000)
 #define QIC_DURABLE_MS 300
 #define QIC_RETRY_SCAN_MS 3000
+#define QIC_RETRY_BACKOFF_MIN_MS 5000
+#define QIC_RETRY_BACKOFF_MAX_MS (5 * 60 * 1000)
 
 struct dirty {
 	struct qic_root *r;
@@ -807,6 +809,14 @@ static void retry_rmdirs(struct qic_engine *e)
 static void retry_scan_if_due(struct qic_root *r)
 {
 	uint64_t now = uv_now(r->e->loop);
+	if (r->push_failed && !r->retry_due && now - r->push_failed_ms >= r->retry_backoff_ms) {
+		/* Nothing applied since (e.g. chunks the server had lost, NEED_CONTENT, and its
+		 * push again raced ours: sync_need_content). */
+		r->retry_due = true;
+		r->retry_backoff_ms = r->retry_backoff_ms * 2 < QIC_RETRY_BACKOFF_MAX_MS
+					      ? r->retry_backoff_ms * 2
+					      : QIC_RETRY_BACKOFF_MAX_MS;
+	}
 	if (!r->retry_due || (r->retry_scan_ms != 0 && now - r->retry_scan_ms < QIC_RETRY_SCAN_MS))
 		return;
 	r->retry_due = false;
@@ -818,10 +828,19 @@ static void retry_scan_if_due(struct qic_root *r)
 
 void qic_retry_failed_pushes(struct qic_root *r)
 {
+	r->retry_backoff_ms = QIC_RETRY_BACKOFF_MIN_MS;
 	if (!r->push_failed)
 		return;
 	r->retry_due = true;
 	retry_scan_if_due(r);
+}
+
+void qic_push_failed(struct qic_root *r)
+{
+	r->push_failed = true;
+	r->push_failed_ms = uv_now(r->e->loop);
+	if (r->retry_backoff_ms == 0)
+		r->retry_backoff_ms = QIC_RETRY_BACKOFF_MIN_MS;
 }
 
 static void durable_cb(uv_timer_t *t)

@@ -67,6 +67,8 @@ struct qic_root {
 	bool push_failed;              /* a push failed to apply since the last retry (receive.c) */
 	bool retry_due;                /* and another applied since: a retry FULL_SCAN is due */
 	uint64_t retry_scan_ms;        /* when the last retry FULL_SCAN went out (loop time) */
+	uint64_t push_failed_ms;       /* when a push last failed to apply (loop time) */
+	uint64_t retry_backoff_ms;     /* retry without a push applying: after this, doubling */
 	struct qic_deleter *deletes;   /* delete.c: subtree deletes in flight */
 	struct qic_part *parts;        /* engine.c: part files no download holds */
 	struct qic_part *refused;      /* engine.c: paths whose push we refused (local change) */
@@ -90,8 +92,10 @@ void qic_parts_free(struct qic_root *r);
 /* A push applied (receive.c): if one failed to apply before (a path below what was a file
  * here, say), the tree may now let it, so it is asked for again with a FULL_SCAN, at most
  * every QIC_RETRY_SCAN_MS (a due retry waits for the engine's next tick). A failed push
- * itself never asks again: it would fail again at once, without end (chaos seed 1003). */
+ * never asks again at once: it would fail again at once, without end (chaos seed 1003);
+ * without a push that applies, it is asked for again after 5 s, then 10, 20, ... 5 min. */
 void qic_retry_failed_pushes(struct qic_root *r);
+void qic_push_failed(struct qic_root *r);
 
 /* A push of path was refused because the local path differs from the index (receive.c): if
  * the proposal that follows finds no change after all (touched, same bytes), the newer

@@ -983,7 +983,7 @@ static void fail(struct recv *v, int rc)
 		return;
 	}
 	qs_warn("client", "event=apply_failed path=\"%s\" err=%s", v->path, qs_strerror(rc));
-	v->r->push_failed = true; /* asked for again after the next push that applies */
+	qic_push_failed(v->r); /* asked for again later (qic_retry_failed_pushes) */
 	send_result(v, QUICS__SYNC_OUTCOME__SYNC_OUTCOME_UNSPECIFIED, rc, qs_strerror(rc));
 }
 
