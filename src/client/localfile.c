@@ -347,11 +347,11 @@ int qs_localfile_install(struct qs_localfile_writer *w, uint32_t mode, int64_t m
 	if (rc == 0 && fstat(w->fd, &st) != 0)
 		rc = qs_err_from_errno(errno);
 	if (rc == 0) {
-		bool same = st.st_size == before.st_size && st.st_ino == before.st_ino &&
-			    st.st_mode == before.st_mode &&
-			    st.st_mtim.tv_sec == before.st_mtim.tv_sec &&
-			    st.st_mtim.tv_nsec == before.st_mtim.tv_nsec;
-		qs_fingerprint_from_stat(same ? &st : &before, installed);
+		struct qs_fingerprint ours, now;
+		qs_fingerprint_from_stat(&before, &ours);
+		qs_fingerprint_from_stat(&st, &now);
+		ours.ctime_ns = now.ctime_ns; /* the rename's own change */
+		*installed = qs_fingerprint_equal(&ours, &now) ? now : ours;
 	}
 	writer_close(w, rc != 0);
 	return rc;

@@ -246,29 +246,30 @@ static int local_matches_index(struct recv *v, bool *matches)
 	return 0;
 }
 
+/* Another download of v's path still running: of v's version or a newer one (newer), or of
+ * an older one (!newer). */
+static struct recv *running_download(const struct recv *v, bool newer)
+{
+	for (struct recv *o = v->r->receiving; o != NULL; o = o->rx_next)
+		if (o != v && !o->done && (o->version >= v->version) == newer &&
+		    strcmp(o->path, v->path) == 0)
+			return o;
+	return NULL;
+}
+
 /* Downloads of older versions of v's path still running (a push of the version before
  * arrived first, and the newer one overtook it): their bytes can never be installed, so they
  * are canceled now, their part files removed, rather than received to the end (a 64 MiB
  * download ran on for seconds after its newer version was in place, its part file with it). */
 static void supersede_older(struct recv *v)
 {
-	bool again = true;
-	while (again) {
-		again = false;
-		for (struct recv *o = v->r->receiving; o != NULL; o = o->rx_next) {
-			if (o == v || o->done || o->version >= v->version ||
-			    strcmp(o->path, v->path) != 0)
-				continue;
-			o->done = true;
-			o->superseded = true;
-			qs_debug("client",
-				 "event=download_superseded path=\"%s\" version=%llu by=%llu",
-				 o->path, (unsigned long long)o->version,
-				 (unsigned long long)v->version);
-			qs_tx_cancel(o->tx, QS_QUIC_ERR_CANCELED); /* may free o: look again */
-			again = true;
-			break;
-		}
+	struct recv *o;
+	while ((o = running_download(v, false)) != NULL) {
+		o->done = true;
+		o->superseded = true;
+		qs_debug("client", "event=download_superseded path=\"%s\" version=%llu by=%llu",
+			 o->path, (unsigned long long)o->version, (unsigned long long)v->version);
+		qs_tx_cancel(o->tx, QS_QUIC_ERR_CANCELED); /* may free o: look again */
 	}
 }
 
@@ -386,15 +387,19 @@ static int apply_tombstone(struct recv *v)
 	return rc == 0 ? record(v, NULL) : rc;
 }
 
+/* The kind the index holds at v->path: for a conflict choice, our candidate's. */
+static enum qs_kind held_kind(const struct recv *v)
+{
+	return forced_candidate(v) ? v->entry.candidate.kind : v->entry.content.kind;
+}
+
 /* Whether the non-directory st at v->path is exactly what the index recorded there: a file or
  * symlink version (or, for a conflict choice, our file candidate), unchanged since. */
 static bool replaceable_file(const struct recv *v, const struct stat *st)
 {
-	if (!v->have_entry)
+	if (!v->have_entry || (v->entry.conflicted && !forced_candidate(v)))
 		return false;
-	enum qs_kind kind = forced_candidate(v) ? v->entry.candidate.kind : v->entry.content.kind;
-	if (v->entry.conflicted && !forced_candidate(v))
-		return false;
+	enum qs_kind kind = held_kind(v);
 	if (kind != QS_KIND_FILE && kind != QS_KIND_SYMLINK)
 		return false;
 	struct qs_fingerprint fp;
@@ -573,7 +578,7 @@ static int install_file(struct recv *v)
 	}
 	const struct qs_fingerprint *expect =
 		v->have_entry && v->entry.content.kind != QS_KIND_TOMBSTONE ? &v->entry.fp : NULL;
-	enum qs_kind had = forced_candidate(v) ? v->entry.candidate.kind : v->entry.content.kind;
+	enum qs_kind had = held_kind(v);
 	if (forced_candidate(v))
 		expect = had == QS_KIND_FILE ? &v->entry.fp : NULL;
 	if (v->have_entry && had == QS_KIND_DIR) {
@@ -996,15 +1001,6 @@ struct push_req {
 	const Quics__MustSyncRequest *must; /* MUST_SYNC only (moves), else NULL */
 };
 
-/* Whether another download of v's path, of v's version or a newer one, is running. */
-static bool receiving_same_or_newer(const struct recv *v)
-{
-	for (const struct recv *o = v->r->receiving; o != NULL; o = o->rx_next)
-		if (o != v && !o->done && o->version >= v->version && strcmp(o->path, v->path) == 0)
-			return true;
-	return false;
-}
-
 static int on_request(struct recv *v, const struct push_req *req)
 {
 	if (req->state == NULL || qs_filestate_check(req->state) != 0 ||
@@ -1065,7 +1061,7 @@ static int on_request(struct recv *v, const struct push_req *req)
 		send_want(v);
 		return QS_ECONFLICT;
 	}
-	if (v->kind == QS_KIND_FILE && receiving_same_or_newer(v)) {
+	if (v->kind == QS_KIND_FILE && running_download(v, true) != NULL) {
 		/* The same version (or a newer one) of this path is being received already, into
 		 * the same part file: two writers of one part file installed an empty part over
 		 * the file (chaos_overtake under load). That one applies it. */
