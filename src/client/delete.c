@@ -297,6 +297,10 @@ bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *pa
 		if (gone && !tried)
 			started = propose(r, conn, top);
 		if (gone && !tried && !started) {
+			/* Everything the index holds below it is a change of its own: the watcher
+			 * may report none of it (a directory renamed out of the root reports
+			 * only the directory: chaos seed 8039). */
+			qic_root_scan_below(r, top);
 			/* The rest of the batch below it: path by path, not asked again. */
 			char *copy = qs_strdup(top);
 			if (copy != NULL) {

@@ -483,8 +483,11 @@ static void hold_cb(uv_timer_t *t)
 	char *refused = NULL;
 	while (h != NULL) {
 		struct held_removal *next = h->next;
-		if (!qic_delete_removed(h->r, e->authed ? e->conn : NULL, h->path, h->is_dir,
-					&refused))
+		bool started = qic_delete_removed(h->r, e->authed ? e->conn : NULL, h->path,
+						  h->is_dir, &refused);
+		if (!started && h->is_dir)
+			qic_root_scan_below(h->r, h->path); /* it and all it held, path by path */
+		else if (!started)
 			qic_mark_dirty(h->r, h->path);
 		qs_free(h->path);
 		qs_free(h);
@@ -618,7 +621,10 @@ static int scan_missing(void *arg, const char *path, const struct qic_entry *ie)
 	struct scan_ctx *sc = arg;
 	if (ie->content.kind == QS_KIND_FILE)
 		sc->indexed_files++;
-	if (ie->content.kind == QS_KIND_TOMBSTONE ||
+	/* What is on disk is the agreed content, or when conflicted our candidate (a deleted
+	 * path's candidate may be a file we hold, chaos seed 8039). */
+	enum qs_kind held = ie->conflicted ? ie->candidate.kind : ie->content.kind;
+	if (held == QS_KIND_TOMBSTONE ||
 	    qs_htab_find(&sc->seen, str_hash(path), str_eq, path) != NULL)
 		return 0;
 	if (ie->content.kind == QS_KIND_FILE)
@@ -702,10 +708,12 @@ void qic_root_scan_below(struct qic_root *r, const char *path)
 	struct qs_scan_ops ops = {.on_entry = scan_entry};
 	int rc = qs_scan_tree(r->dir_fd, &start, r->ignore, &ops, &sc);
 	/* And what the index has below it that is gone (chaos seed 6: a file renamed away just
-	 * before its directory moved was never proposed deleted at its new index name). */
-	if (rc == 0)
+	 * before its directory moved was never proposed deleted at its new index name). A path
+	 * that is absent, or no longer a directory, has nothing on disk below it: all of that
+	 * is gone (chaos seed 8039: a directory renamed out of the root). */
+	if (rc == 0 || rc == QS_ENOENT)
 		rc = qic_index_each_below(r, path, scan_missing, &sc);
-	if (rc != 0 && rc != QS_ENOENT)
+	if (rc != 0)
 		qic_engine_rescan(r->e); /* moved again meanwhile, or unreadable: look at all */
 	else
 		for (size_t i = 0; i < sc.ngone; i++)

@@ -7,6 +7,7 @@ proposal as a candidate. Usage: conflict_test.py QIS QIC TEST."""
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -312,6 +313,43 @@ def test_candidate_deleted():
     print("candidate_deleted: the delete became the candidate, choosing it deleted everywhere")
 
 
+def test_dir_moved_out():
+    # A directory is moved out of the root on the client that holds a conflict candidate
+    # below it (chaos seed 8039). The watcher reports only the directory, and a conflict
+    # below it keeps it from being one subtree delete: each path below it must then be
+    # proposed deleted on its own. Before the fix only the directory's tombstone went, and
+    # the other client kept every file of it for good.
+    srv, port, fpr, cs = h.setup(2)
+    a, b = cs
+    kept = {"d/keep.txt": b"in the directory moved out\n",
+            "d/s/deep.txt": b"one level further down\n"}
+    for rel, data in kept.items():
+        h.write(os.path.join(a.dir, rel), data)
+    for rel, data in kept.items():
+        settle(cs, rel, data)
+    create_both(cs, "d/both.txt")  # b holds the candidate
+    shutil.move(os.path.join(b.dir, "d"), os.path.join(h.tmp, "d-moved-out"))
+    deadline = time.time() + 30
+    while any(rel in h.tree(a.dir) for rel in kept):
+        if time.time() > deadline:
+            h.fail("the files of a directory moved out on b are still on a: %s" %
+                   sorted(k for k in h.tree(a.dir) if k.startswith("d")))
+        time.sleep(0.1)
+    while True:
+        con = wait_conflict(a, "d/both.txt", 1)
+        if con["candidates"][0]["kind"] == "deleted":
+            break
+        if time.time() > deadline:
+            h.fail("b's conflicted copy moved out did not become a deleted candidate: %s" % con)
+        time.sleep(0.2)
+    check_untouched(a, "d/both.txt", b"created on a\n")  # the server's version stays
+    if any(k == "d" or k.startswith("d/") for k in h.tree(b.dir)):
+        h.fail("the directory b moved out came back: %s" % sorted(h.tree(b.dir)))
+    for rel, data in kept.items():
+        nothing_lost(a, rel, [data])
+    print("dir_moved_out: every path below the directory deleted, the candidate a deletion")
+
+
 def choose_refused(c, rel, cand, why):
     """A choice the server must refuse as a kind conflict; nothing may change."""
     r = c.qic("conflict", "choose", "--path", os.path.join(c.dir, rel), "--candidate",
@@ -407,7 +445,8 @@ def main():
     try:
         {"two_way": test_two_way, "three_way": test_three_way,
          "modify_delete": test_modify_delete, "create_create": test_create_create,
-         "candidate_deleted": test_candidate_deleted, "kind": test_kind}[TEST]()
+         "candidate_deleted": test_candidate_deleted, "kind": test_kind,
+         "dir_moved_out": test_dir_moved_out}[TEST]()
         print("PASS", TEST)
     finally:
         h.stop_all()
