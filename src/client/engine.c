@@ -1001,16 +1001,111 @@ static int fscan_add(void *arg, const char *path, const struct qic_entry *ie)
 	return 0;
 }
 
-static int fscan_ignore(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
+struct qic_part {
+	struct qic_part *next;
+	char rel[]; /* root-relative path of the part file */
+};
+
+static bool part_start(const char *path, char *out, size_t cap);
+static void parts_remove(struct qic_root *r, const char *start, bool exact, bool forget_only);
+
+/* The part files no download holds, checked against the server's pages of a FULL_SCAN (the
+ * local scan covers what the server lacks; they are read for this alone). A part file whose
+ * path the server does not hold as live content can never be resumed, and no push names that
+ * path again: it was deleted elsewhere while the download was interrupted (chaos seed 5530;
+ * before, the part file stayed until it was a day old). */
+struct fscan_parts {
+	struct qic_engine *e;
+	uint64_t root_id;
+	char **rels; /* the part files noted when the scan started */
+	bool *alive; /* the server listed their path as live */
+	size_t n;
+	bool failed;
+};
+
+static void fscan_parts_free(struct fscan_parts *fp)
 {
-	(void)tx;
-	(void)d;
-	(void)len;
-	(void)arg;
-	return 0; /* the server's pages: the local scan covers what the server lacks */
+	for (size_t i = 0; fp != NULL && i < fp->n; i++)
+		qs_free(fp->rels[i]);
+	if (fp != NULL) {
+		qs_free(fp->rels);
+		qs_free(fp->alive);
+		qs_free(fp);
+	}
 }
 
-static const struct qs_tx_ops fscan_ops = {.on_msg = fscan_ignore};
+/* NULL when the root holds no part file (nothing to check) or out of memory. */
+static struct fscan_parts *fscan_parts_new(struct qic_engine *e, struct qic_root *r)
+{
+	size_t n = 0;
+	for (const struct qic_part *p = r->parts; p != NULL; p = p->next)
+		n++;
+	struct fscan_parts *fp = n > 0 ? qs_calloc(1, sizeof(*fp)) : NULL;
+	if (fp == NULL)
+		return NULL;
+	fp->e = e;
+	fp->root_id = r->root_id;
+	fp->rels = qs_calloc(n, sizeof(*fp->rels));
+	fp->alive = qs_calloc(n, sizeof(*fp->alive));
+	bool ok = fp->rels != NULL && fp->alive != NULL;
+	for (const struct qic_part *p = r->parts; ok && p != NULL; p = p->next)
+		ok = (fp->rels[fp->n++] = qs_strdup(p->rel)) != NULL;
+	if (!ok) {
+		fscan_parts_free(fp);
+		return NULL;
+	}
+	return fp;
+}
+
+static void fscan_parts_page(struct fscan_parts *fp, const Quics__FullScanPage *pg)
+{
+	static const uint8_t tombstone[QS_SHA256_LEN];
+	char start[QS_PATH_MAX + 64];
+	for (size_t k = 0; k < pg->n_entries; k++) {
+		const Quics__ScanEntry *se = pg->entries[k];
+		if (se->hash.len != QS_SHA256_LEN ||
+		    memcmp(se->hash.data, tombstone, QS_SHA256_LEN) == 0 ||
+		    !part_start(se->path, start, sizeof(start)))
+			continue;
+		size_t len = strlen(start);
+		for (size_t i = 0; i < fp->n; i++)
+			fp->alive[i] = fp->alive[i] || strncmp(fp->rels[i], start, len) == 0;
+	}
+	struct qic_root *r = pg->last ? qic_root_by_id(fp->e, fp->root_id) : NULL;
+	for (size_t i = 0; r != NULL && i < fp->n; i++)
+		if (!fp->alive[i])
+			parts_remove(r, fp->rels[i], true, false); /* unless a download took it */
+}
+
+static int fscan_on_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
+{
+	(void)tx;
+	struct fscan_parts *fp = arg;
+	if (fp == NULL || fp->failed)
+		return 0;
+	ProtobufCMessage *msg;
+	if (qs_wire_unpack(&quics__full_scan_page__descriptor, d, len, NULL, &msg) != 0) {
+		fp->failed = true; /* the server's side is its business: keep the part files */
+		return 0;
+	}
+	const Quics__FullScanPage *pg = (const Quics__FullScanPage *)msg;
+	if (pg->error != NULL)
+		fp->failed = true;
+	else
+		fscan_parts_page(fp, pg);
+	fp->failed = fp->failed || pg->last;
+	qs_wire_free(msg);
+	return 0;
+}
+
+static void fscan_on_close(struct qs_tx *tx, int err, void *arg)
+{
+	(void)tx;
+	(void)err;
+	fscan_parts_free(arg);
+}
+
+static const struct qs_tx_ops fscan_ops = {.on_msg = fscan_on_msg, .on_close = fscan_on_close};
 
 static void full_scan(struct qic_engine *e, struct qic_root *r)
 {
@@ -1018,8 +1113,11 @@ static void full_scan(struct qic_engine *e, struct qic_root *r)
 	static uint8_t zero[32];
 	int rc = qic_index_each(r, fscan_add, &f);
 	struct qs_tx *tx = NULL;
+	struct fscan_parts *fp = rc == 0 ? fscan_parts_new(e, r) : NULL;
 	if (rc == 0)
-		rc = qs_conn_open_tx(e->conn, "FULL_SCAN", &fscan_ops, NULL, &tx);
+		rc = qs_conn_open_tx(e->conn, "FULL_SCAN", &fscan_ops, fp, &tx);
+	if (tx == NULL)
+		fscan_parts_free(fp); /* else the transaction's, freed when it closes */
 	if (rc == 0) {
 		Quics__FullScanRequest req = QUICS__FULL_SCAN_REQUEST__INIT;
 		req.root_id = r->root_id;
@@ -1290,11 +1388,6 @@ void qic_engine_connect_server(struct qic_engine *e, const char *host, uint16_t 
 /* ---- roots ------------------------------------------------------------------------------- */
 
 #define PART_MAX_AGE_S ((int64_t)24 * 3600)
-
-struct qic_part {
-	struct qic_part *next;
-	char rel[]; /* root-relative path of the part file */
-};
 
 /* "dir/name" or "name" into out; false if it does not fit. */
 static bool join_rel(char *out, size_t cap, const char *dir, size_t dir_len, const char *name)

@@ -220,6 +220,35 @@ def test_resume_superseded(cluster):
           left)
 
 
+def test_resume_deleted(cluster):
+    # B dies in the middle of a download of a new file; while it is down, A deletes the file.
+    # No push ever names that path to B again, so nothing would ever take the part file over:
+    # B's FULL_SCAN at connect sees that the server holds no live content there and removes
+    # it (chaos seed 5530 found it left behind for a day).
+    a, b = cluster.clients
+    size = min(TEST_BYTES, 64 * MIB)
+    b.kill()
+    pa = place(cluster, a, "del.bin", lambda p: write_random(p, size))
+    a.wait_idle(timeout=300)
+    b.start()
+    deadline = time.time() + 120
+    while b.traffic()["stream_received"] < size * 0.3:
+        if time.time() > deadline:
+            fail("the download did not get going")
+        time.sleep(0.005)
+    b.kill()
+    parts = temp_files(b.dir)
+    check(len(parts) == 1, "resume_deleted: B left one part file when killed: %s" % parts)
+    os.unlink(pa)
+    a.wait_idle(timeout=300)
+    b.start()
+    wait_until(lambda: not temp_files(b.dir), "resume_deleted: B removes the part file of "
+               "a file deleted while it was down", 60)
+    b.wait_idle(timeout=120)
+    check(not os.path.exists(os.path.join(b.dir, "del.bin")),
+          "resume_deleted: the deleted file did not reach B")
+
+
 def test_delta(cluster):
     a, b = cluster.clients
     size = min(TEST_BYTES, 128 * MIB)
@@ -344,7 +373,7 @@ def main():
         cluster.start()
         {"big": test_big, "resume_upload": test_resume_upload,
          "resume_download": test_resume_download, "delta": test_delta,
-         "resume_superseded": test_resume_superseded,
+         "resume_superseded": test_resume_superseded, "resume_deleted": test_resume_deleted,
          "growing": test_growing, "hashing": test_hashing}[TEST](cluster)
         ok = True
         print("PASS", TEST)
