@@ -1901,6 +1901,11 @@ bool qic_engine_stopping(const struct qic_engine *e)
 	return e->stopping;
 }
 
+bool qic_engine_configured(const struct qic_engine *e)
+{
+	return e->client_id != 0;
+}
+
 void qic_engine_traffic(struct qic_engine *e, struct qs_quic_bytes *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -205,6 +205,8 @@ struct qs_conn *qic_engine_conn(struct qic_engine *e);
 uv_loop_t *qic_engine_loop(struct qic_engine *e);
 /* True once qic_engine_stop began: nothing new should be started. */
 bool qic_engine_stopping(const struct qic_engine *e);
+/* Whether the client has a server to connect to (it reconnects whenever it is not connected). */
+bool qic_engine_configured(const struct qic_engine *e);
 /* The root a local absolute path lies in and the path relative to it (*rel: caller frees
  * with qs_free; validated by base/path.h). Errors: QS_EINVAL (not absolute), QS_ENOENT (in
  * no synced root), a path error (QS_EPATH_*), QS_ENOMEM. */

@@ -45,7 +45,9 @@ int qic_wire_error(const Quics__Error *err)
 /* A read-only call whose connection is lost before the answer is asked once more, on the
  * next connection, if one is up within CALL_RETRY_MS: after a server restart the client
  * learns that its connection is gone only from the reset its next packet brings, so the
- * first call after the restart went out on a dead connection and failed (chaos seed 278). */
+ * first call after the restart went out on a dead connection and failed (chaos seed 278).
+ * One made while the client is reconnecting waits as long for the connection (chaos seed
+ * 12015: asked in the 100 ms between that reset and the new connection). */
 #define CALL_RETRY_MS 3000
 #define CALL_RETRY_POLL_MS 50
 
@@ -129,7 +131,8 @@ static void ccall_retry_cb(uv_timer_t *t)
 		return;
 	uv_timer_stop(t);
 	if (conn == NULL || stopping) {
-		c->then(c->arg, NULL, QS_ECONN, "no answer from the server");
+		c->then(c->arg, NULL, QS_ECONN,
+			stopping ? "no answer from the server" : "not connected to the server");
 		ccall_free(c);
 		return;
 	}
@@ -139,20 +142,27 @@ static void ccall_retry_cb(uv_timer_t *t)
 		ccall_free(c);
 }
 
+/* Sends c (a read-only call, its request packed) on the next connection within
+ * CALL_RETRY_MS; it is asked no more than that once. */
+static void ccall_wait(struct ccall *c)
+{
+	if (!c->has_timer) {
+		uv_timer_init(qic_engine_loop(c->e), &c->timer);
+		c->timer.data = c;
+		c->has_timer = true;
+	}
+	c->retried = true;
+	c->waited_ms = 0;
+	uv_timer_start(&c->timer, ccall_retry_cb, CALL_RETRY_POLL_MS, CALL_RETRY_POLL_MS);
+}
+
 static void ccall_close(struct qs_tx *tx, int err, void *arg)
 {
 	(void)tx;
 	struct ccall *c = arg;
 	if (!c->answered && c->req != NULL && !c->retried && err == QS_ECONN &&
 	    !qic_engine_stopping(c->e)) {
-		if (!c->has_timer) {
-			uv_timer_init(qic_engine_loop(c->e), &c->timer);
-			c->timer.data = c;
-			c->has_timer = true;
-		}
-		c->retried = true;
-		c->waited_ms = 0;
-		uv_timer_start(&c->timer, ccall_retry_cb, CALL_RETRY_POLL_MS, CALL_RETRY_POLL_MS);
+		ccall_wait(c);
 		return;
 	}
 	if (!c->answered)
@@ -167,7 +177,9 @@ static void call(struct qic_engine *e, const char *name, const ProtobufCMessage 
 		 bool read_only)
 {
 	struct qs_conn *conn = qic_engine_conn(e);
-	struct ccall *c = conn != NULL ? qs_calloc(1, sizeof(*c)) : NULL;
+	bool wait =
+		conn == NULL && read_only && qic_engine_configured(e) && !qic_engine_stopping(e);
+	struct ccall *c = conn != NULL || wait ? qs_calloc(1, sizeof(*c)) : NULL;
 	if (c != NULL && read_only) {
 		c->req_len = protobuf_c_message_get_packed_size(req);
 		c->req = qs_malloc(c->req_len ? c->req_len : 1);
@@ -188,7 +200,9 @@ static void call(struct qic_engine *e, const char *name, const ProtobufCMessage 
 	c->desc = reply_desc;
 	c->then = then;
 	c->arg = arg;
-	if (!ccall_send(c, conn, req))
+	if (conn == NULL)
+		ccall_wait(c);
+	else if (!ccall_send(c, conn, req))
 		ccall_free(c);
 }
 

@@ -230,7 +230,7 @@ def test_restart():
     converge(cs, expect=lambda t: "before.txt" in t)
     srv.kill()
     srv.wait()
-    start_qis(port)
+    srv = start_qis(port)[0]
     # A question to the server right after its restart goes out on the connection the new
     # server does not know; it is asked again on the next one instead of failing (chaos
     # seed 278). Both clients are idle: neither has learned that the server restarted.
@@ -244,7 +244,21 @@ def test_restart():
         fail("qic history show right after the server restarted: %s" % r.stdout)
     write(os.path.join(b.dir, "after.txt"), b"after the restart\n")
     converge(cs, timeout=60, expect=lambda t: "after.txt" in t and "before.txt" in t)
-    print("restart: converged")
+    # A question asked while the client is reconnecting waits for the connection (chaos seed
+    # 12015: asked between the reset and the new connection, it failed at once). The server
+    # stops cleanly, so the clients know at once that they are not connected.
+    srv.terminate()
+    srv.wait()
+    deadline = time.time() + 30
+    while json.loads(a.qic("sync", "status", "--json").stdout)["connected"]:
+        if time.time() > deadline:
+            fail("a still connected 30 s after the server stopped")
+        time.sleep(0.05)
+    start_qis(port)
+    r = a.qic("conflict", "list", "--json", check=False)
+    if r.returncode != 0 or "conflicts" not in r.stdout:
+        fail("qic conflict list while the client reconnects: %d %s" % (r.returncode, r.stdout))
+    print("restart: converged; questions right after a restart and while reconnecting answered")
 
 
 def test_crash():
