@@ -273,6 +273,44 @@ static void supersede_older(struct recv *v)
 	}
 }
 
+/* Downloads at or below from, which this client just moved away as the server did: their
+ * version lives on at the new name (the move's list, or a FULL_SCAN, brings it there), so
+ * they are canceled rather than received to the end and thrown away. A part file went along
+ * with its directory, where the download at the new name resumes it: it is kept (closed now,
+ * before that download can open it) and noted there. */
+static void supersede_below(struct recv *v, const char *from)
+{
+	size_t n = strlen(from);
+	for (struct recv *o = v->r->receiving; o != NULL;) {
+		if (o == v || o->done || strncmp(o->path, from, n) != 0 ||
+		    (o->path[n] != '\0' && o->path[n] != '/')) {
+			o = o->rx_next;
+			continue;
+		}
+		o->done = true;
+		o->superseded = true;
+		if (o->writing && o->resumable && o->path[n] == '/') {
+			char part[sizeof(o->w.tmp_name)];
+			memcpy(part, o->w.tmp_name, sizeof(part));
+			qs_localfile_writer_suspend(&o->w);
+			o->writing = false;
+			size_t tl = strlen(v->path), rest = strlen(o->path + n);
+			char *moved = qs_malloc(tl + rest + 1);
+			if (moved != NULL) {
+				memcpy(moved, v->path, tl);
+				memcpy(moved + tl, o->path + n, rest + 1);
+				qic_parts_note(v->r, moved, part);
+				qs_free(moved);
+			}
+		}
+		qs_debug("client",
+			 "event=download_superseded path=\"%s\" version=%llu moved_to=\"%s\"",
+			 o->path, (unsigned long long)o->version, v->path);
+		qs_tx_cancel(o->tx, QS_QUIC_ERR_CANCELED); /* may free o: look again */
+		o = v->r->receiving;
+	}
+}
+
 static int record(struct recv *v, const struct qs_fingerprint *fp)
 {
 	struct qic_entry e;
@@ -805,6 +843,7 @@ static int try_move(struct recv *v, const Quics__MustSyncRequest *req, bool *app
 	if (!moved)
 		return 0; /* changed under us: take the slow way */
 	*applied = true;
+	supersede_below(v, from);
 	bool stale = false;
 	rc = qic_move_record(v->r, from, v->path, req->moved, req->n_moved, &stale);
 	struct qic_entry e;

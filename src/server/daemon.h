@@ -95,6 +95,8 @@ int64_t qis_now_unix_ms(void);
 int qis_tx_account(struct qis_session *s, struct qs_tx *tx, const char *name);
 int qis_tx_sync(struct qis_session *s, struct qs_tx *tx, const char *name);
 int qis_tx_conflict(struct qis_session *s, struct qs_tx *tx, const char *name);
+/* Pushes the current version of root/path to session s (MUST_SYNC). */
+int qis_push_to(struct qis_session *s, uint64_t root_id, const char *path);
 /* Pushes a new version of root/path to every other connected member (MUST_SYNC). */
 void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_id,
 		      const char *path);

@@ -22,7 +22,9 @@ struct fetch {
 	uint8_t (*want)[QS_SHA256_LEN];
 	size_t n_want, next_want;
 	bool expect_result, got_want, finished;
-	uint64_t root_id; /* push flows: the root, so lost chunks can be asked for; else 0 */
+	uint64_t root_id;      /* push flows: the root, so lost chunks can be asked for; else 0 */
+	struct qis_session *s; /* push flows: the client (valid while the transaction is) */
+	uint64_t version;      /* push flows: the version pushed */
 };
 
 static void fetch_free(struct fetch *p)
@@ -95,6 +97,26 @@ static int take_want(struct fetch *p, const Quics__ChunkWant *w)
 	return 0;
 }
 
+/* The client applied the pushed version, but a newer one was accepted while it was on its
+ * way: the newer one is pushed to it as well. Each push of a path announces its own version,
+ * and a client that took a move (or a subtree delete) before an older push of a path below
+ * it arrived holds that older version at a name it will hear of no more (chaos seed 11026:
+ * a file of a moved directory came back at its old name). */
+static void push_overtaken(struct fetch *p)
+{
+	struct qs_meta_version_info v;
+	if (p->s == NULL || qs_meta_entry_info(p->d->meta, p->root_id, p->path, &v) != 0 ||
+	    v.version <= p->version)
+		return;
+	qs_debug("server", "event=push_overtaken client=%llu path=\"%s\" version=%llu now=%llu",
+		 (unsigned long long)p->s->client_id, p->path, (unsigned long long)p->version,
+		 (unsigned long long)v.version);
+	int rc = qis_push_to(p->s, p->root_id, p->path);
+	if (rc != 0)
+		qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
+			(unsigned long long)p->s->client_id, p->path, qs_strerror(rc));
+}
+
 static int fetch_on_msg(struct qs_tx *tx, const uint8_t *data, size_t len, void *arg)
 {
 	(void)tx;
@@ -110,6 +132,8 @@ static int fetch_on_msg(struct qs_tx *tx, const uint8_t *data, size_t len, void 
 				qs_warn("server",
 					"event=push_failed path=\"%s\" code=%d msg=\"%s\"", p->path,
 					(int)r->error->code, r->error->message);
+			else if (r->outcome == QUICS__SYNC_OUTCOME__SYNC_OUTCOME_APPLIED)
+				push_overtaken(p);
 			qs_wire_free(m);
 		}
 		return 0;
@@ -217,7 +241,8 @@ int qis_fetch_serve(struct qis_daemon *d, struct qs_tx *tx, const char *path,
 }
 
 int qis_fetch_open(struct qis_session *s, const char *tx_name, uint64_t root_id, const char *path,
-		   const struct qs_meta_file *f, qis_fetch_first_fn first, void *arg)
+		   uint64_t version, const struct qs_meta_file *f, qis_fetch_first_fn first,
+		   void *arg)
 {
 	struct fetch *p;
 	struct qs_filestate_out fs;
@@ -226,6 +251,8 @@ int qis_fetch_open(struct qis_session *s, const char *tx_name, uint64_t root_id,
 		return rc;
 	p->expect_result = true;
 	p->root_id = root_id;
+	p->s = s;
+	p->version = version;
 	rc = qs_conn_open_tx(s->conn, tx_name, &fetch_ops, p, &p->tx);
 	if (rc != 0) {
 		fetch_state_release(&fs);
@@ -348,7 +375,8 @@ void qis_force_version(struct qis_daemon *d, uint64_t by_client, uint64_t root_i
 	for (struct qis_session *s = d->sessions; s != NULL; s = s->next) {
 		if (s->client_id == 0 || !qs_meta_is_member(d->meta, s->client_id, root_id))
 			continue;
-		rc = qis_fetch_open(s, "FORCE_SYNC", root_id, path, &f, force_first, &ff);
+		rc = qis_fetch_open(s, "FORCE_SYNC", root_id, path, e.version, &f, force_first,
+				    &ff);
 		if (rc != 0)
 			qs_warn("server", "event=force_failed client=%llu path=\"%s\" err=%s",
 				(unsigned long long)s->client_id, path, qs_strerror(rc));

@@ -25,11 +25,13 @@ int qis_fetch_serve(struct qis_daemon *d, struct qs_tx *tx, const char *path,
 		    void *arg);
 
 /* Opens a server transaction tx_name ("MUST_SYNC", "FORCE_SYNC") toward session s and
- * serves f (the current version of root_id/path) on it as qis_fetch_serve with
+ * serves f (version, the current version of root_id/path) on it as qis_fetch_serve with
  * expect_result; a chunk the store cannot give is asked back from the members
- * (qis_need_content). Errors: as qis_fetch_serve, and the transport's (QS_ECONN...). */
+ * (qis_need_content). A client that applied it after a newer version was accepted gets
+ * that one pushed too. Errors: as qis_fetch_serve, and the transport's (QS_ECONN...). */
 int qis_fetch_open(struct qis_session *s, const char *tx_name, uint64_t root_id, const char *path,
-		   const struct qs_meta_file *f, qis_fetch_first_fn first, void *arg);
+		   uint64_t version, const struct qs_meta_file *f, qis_fetch_first_fn first,
+		   void *arg);
 
 /* Looks up what a download request asks for (the request is unpacked and borrowed): f and
  * *manifest as qs_meta_entry fills them (caller-side frees *manifest with qs_free). Returns

@@ -636,13 +636,13 @@ static int push_to_ex(struct qis_session *s, uint64_t root_id, const char *path,
 	int rc = qs_meta_entry(s->d->meta, root_id, path, &e, &f, &enc);
 	if (rc == 0 && e.version != 0) {
 		struct must_first mf = {root_id, e.version, path, mv};
-		rc = qis_fetch_open(s, "MUST_SYNC", root_id, path, &f, must_first, &mf);
+		rc = qis_fetch_open(s, "MUST_SYNC", root_id, path, e.version, &f, must_first, &mf);
 	}
 	qs_free(enc);
 	return rc;
 }
 
-static int push_to(struct qis_session *s, uint64_t root_id, const char *path)
+int qis_push_to(struct qis_session *s, uint64_t root_id, const char *path)
 {
 	return push_to_ex(s, root_id, path, NULL);
 }
@@ -660,7 +660,7 @@ void qis_push_version(struct qis_daemon *d, uint64_t from_client, uint64_t root_
 		if (s->client_id == 0 || s->client_id == from_client ||
 		    !qs_meta_is_member(d->meta, s->client_id, root_id))
 			continue;
-		int rc = push_to(s, root_id, path);
+		int rc = qis_push_to(s, root_id, path);
 		if (rc != 0)
 			qs_warn("server", "event=push_failed client=%llu path=\"%s\" err=%s",
 				(unsigned long long)s->client_id, path, qs_strerror(rc));
@@ -968,7 +968,7 @@ static int scan_send_pages(struct scan *sc)
 static void scan_push(struct scan *sc, size_t i)
 {
 	const struct scan_entry *e = &sc->e[i];
-	if (push_to(sc->s, sc->root_id, e->path) != 0)
+	if (qis_push_to(sc->s, sc->root_id, e->path) != 0)
 		qs_warn("server", "event=scan_push_failed path=\"%s\"", e->path);
 }
 

@@ -17,6 +17,7 @@ Usage: large_test.py QIS QIC QS_CHUNKS CLUSTER_DIR TEST [--rss-limit-mib N] (0: 
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -249,6 +250,68 @@ def test_resume_deleted(cluster):
           "resume_deleted: the deleted file did not reach B")
 
 
+def names(top):
+    out = []
+    for d, dirs, files in os.walk(top):
+        dirs[:] = [n for n in dirs if n != ".quics"]
+        out += [os.path.relpath(os.path.join(d, n), top) for n in dirs + files]
+    return sorted(out)
+
+
+def indexed_live(client, prefix):
+    """The live paths the client's index holds at or below prefix (read-only)."""
+    db = os.path.join(client.home, "data", "quics", "index.db")
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        rows = con.execute("SELECT path FROM entries WHERE kind != 0 AND (path = ? OR "
+                           "substr(path, 1, ?) = ?)", (prefix, len(prefix) + 1, prefix + "/"))
+        return sorted(r[0] for r in rows)
+    finally:
+        con.close()
+
+
+def test_move_during_download(cluster):
+    # B is receiving d/big.bin when A renames d to m: B takes the server's move by renaming
+    # its d, and the download at the old name is canceled; m/big.bin comes by the move. Before
+    # the fix the download went on, made d again with the file in it, and B proposed d as new:
+    # A got d back, and d/big.bin stayed on B alone (chaos seed 11026).
+    a, b = cluster.clients
+    size = TEST_BYTES
+    os.makedirs(os.path.join(a.dir, "d"))
+    with open(os.path.join(a.dir, "d", "small.txt"), "wb") as f:
+        f.write(b"beside the big file\n")
+    wait_until(lambda: os.path.exists(os.path.join(b.dir, "d", "small.txt")), "d on B", 60)
+    base = b.traffic()["stream_received"]
+    staging = os.path.join(cluster.tmp, "staging-move")
+    write_random(staging, size)
+    os.rename(staging, os.path.join(a.dir, "d", "big.bin"))
+    deadline = time.time() + 120
+    while b.traffic()["stream_received"] - base < size * 0.1:
+        if time.time() > deadline:
+            fail("the download did not get going")
+        time.sleep(0.005)
+    os.rename(os.path.join(a.dir, "d"), os.path.join(a.dir, "m"))
+    got = (b.traffic()["stream_received"] - base) / size
+    print("move_during_download: renamed d to m on A with %.0f%% of the file on B" % (got * 100))
+    check(got < 0.9, "move_during_download: B was still downloading when A renamed d")
+    pa, pb = os.path.join(a.dir, "m", "big.bin"), os.path.join(b.dir, "m", "big.bin")
+    wait_until(lambda: arrived(pb, size) and same_file(pa, pb), "m/big.bin on B", 300)
+    a.wait_idle(timeout=120)
+    b.wait_idle(timeout=120)
+    time.sleep(2)  # a late install at the old name would show now
+    a.wait_idle(timeout=120)
+    b.wait_idle(timeout=120)
+    check(names(a.dir) == names(b.dir) == ["m", "m/big.bin", "m/small.txt"],
+          "move_during_download: both hold m only: A %s, B %s" % (names(a.dir), names(b.dir)))
+    check(not temp_files(b.dir), "move_during_download: no part file left on B")
+    check(not indexed_live(b, "d"), "move_during_download: B's index holds nothing below d: %s"
+          % indexed_live(b, "d"))
+    # The download at the old name is canceled when the move is taken, not received to its
+    # end and thrown away (before: about twice the file's bytes crossed to B).
+    total = (b.traffic()["stream_received"] - base) / size
+    check(total < 1.5, "move_during_download: B received %.2f times the file (< 1.5)" % total)
+
+
 def test_delta(cluster):
     a, b = cluster.clients
     size = min(TEST_BYTES, 128 * MIB)
@@ -374,6 +437,7 @@ def main():
         {"big": test_big, "resume_upload": test_resume_upload,
          "resume_download": test_resume_download, "delta": test_delta,
          "resume_superseded": test_resume_superseded, "resume_deleted": test_resume_deleted,
+         "move_during_download": test_move_during_download,
          "growing": test_growing, "hashing": test_hashing}[TEST](cluster)
         ok = True
         print("PASS", TEST)

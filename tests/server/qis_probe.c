@@ -7,7 +7,9 @@
  *              (same content: no new version), a stale base (conflict), a second client
  *              receives MUST_SYNC with the bytes
  *   hostile:   hostile paths, inconsistent FileStates, chunks that do not match their hash:
- *              each gets an error reply and the server keeps serving */
+ *              each gets an error reply and the server keeps serving
+ *   overtaken: a push applied after a newer version was accepted is followed by the newer
+ *              one; a push applied in order is not repeated */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,10 @@ struct peer {
 	uint8_t must_sha[32]; /* SHA-256 of the received content */
 	uint64_t must_bytes;
 	int must_count;
+	/* overtaken: the next MUST_SYNC is held unanswered until release_held. */
+	bool hold;
+	struct qs_tx *held_tx;
+	struct must *held;
 };
 
 /* Runs the loop until cond becomes true or timeout_ms passes. */
@@ -123,6 +129,15 @@ static int must_msg(struct qs_tx *tx, const uint8_t *d, size_t len, void *arg)
 	const Quics__MustSyncRequest *req = (const void *)msg;
 	snprintf(m->path, sizeof(m->path), "%s", req->path);
 	m->version = req->version;
+	if (m->p->hold && req->state->inline_data.len > 0) {
+		m->p->hold = false;
+		m->p->held_tx = tx;
+		m->p->held = m;
+		qs_sha256_update(&m->h, req->state->inline_data.data, req->state->inline_data.len);
+		m->bytes = req->state->inline_data.len;
+		qs_wire_free(msg);
+		return 0;
+	}
 	Quics__ChunkWant w = QUICS__CHUNK_WANT__INIT;
 	ProtobufCBinaryData *hs = qs_calloc(req->state->n_manifest + 1, sizeof(*hs));
 	if (req->state->inline_data.len > 0) {
@@ -159,11 +174,24 @@ static int must_data(struct qs_tx *tx, const uint8_t *d, size_t len, uint64_t of
 	return rc;
 }
 
+/* Answers the held (inline) MUST_SYNC now: applied. */
+static void release_held(struct peer *p)
+{
+	Quics__ChunkWant w = QUICS__CHUNK_WANT__INIT;
+	if (p->held_tx != NULL && qs_tx_send_pb(p->held_tx, &w.base) == 0)
+		must_done(p->held, p->held_tx);
+	p->held_tx = NULL;
+	p->held = NULL;
+}
+
 static void must_close(struct qs_tx *tx, int err, void *arg)
 {
-	(void)tx;
 	(void)err;
 	struct must *m = arg;
+	if (m->p->held_tx == tx) {
+		m->p->held_tx = NULL;
+		m->p->held = NULL;
+	}
 	qs_chunk_rx_release(&m->rx);
 	qs_sha256_release(&m->h);
 	qs_free(m);
@@ -513,6 +541,61 @@ static void scenario_upload(void)
 	       "a stale base with other content is a conflict");
 	qs_free(big);
 	printf("upload_ok=%d\n", failures == 0);
+}
+
+/* Runs the loop until p has answered n MUST_SYNCs or timeout_ms passes. */
+static void wait_musts(struct peer *p, int n, uint64_t timeout_ms)
+{
+	uint64_t end = uv_now(loop) + timeout_ms;
+	while (p->must_count < n && uv_now(loop) < end)
+		uv_run(loop, UV_RUN_ONCE);
+}
+
+/* A push overtaken by a newer version: b holds the push of version 1, answers the push of
+ * version 2, then applies version 1. The server must push version 2 again, or b would hold
+ * version 1 as its copy for good (chaos seed 11026: a file of a moved directory). */
+static void scenario_overtaken(void)
+{
+	struct peer a = {0}, b = {0};
+	setup_peer(&a, "a");
+	setup_peer(&b, "b");
+	uint64_t root, joined, v;
+	bool conflict;
+	EXPECT(do_root(&a, "REGISTER_ROOT", "notes", "pw", &root) == 0, "register root");
+	EXPECT(do_root(&b, "JOIN_ROOT", "notes", "pw", &joined) == 0, "join root");
+	b.hold = true;
+	const char *one = "version one\n", *two = "version two\n";
+	EXPECT(do_propose(&a, root, "f.txt", 0, (const uint8_t *)one, strlen(one), false, &v,
+			  &conflict) == 0 &&
+		       v == 1,
+	       "version 1 accepted");
+	uint64_t end = uv_now(loop) + 10000;
+	while (b.held_tx == NULL && uv_now(loop) < end)
+		uv_run(loop, UV_RUN_ONCE);
+	EXPECT(b.held_tx != NULL, "b holds the push of version 1");
+	EXPECT(do_propose(&a, root, "f.txt", 1, (const uint8_t *)two, strlen(two), false, &v,
+			  &conflict) == 0 &&
+		       v == 2,
+	       "version 2 accepted");
+	wait_musts(&b, 1, 10000);
+	EXPECT(b.must_count == 1 && b.must_version == 2, "b applied the push of version 2");
+	release_held(&b);
+	EXPECT(b.must_count == 2 && b.must_version == 1, "b applied version 1 after it");
+	wait_musts(&b, 3, 10000);
+	uint8_t want[32];
+	qs_sha256(two, strlen(two), want);
+	EXPECT(b.must_count == 3 && b.must_version == 2 && memcmp(b.must_sha, want, 32) == 0,
+	       "the server pushed version 2 again (pushes answered: %d, last version %llu)",
+	       b.must_count, (unsigned long long)b.must_version);
+	/* Applied in order, a push is not repeated. */
+	EXPECT(do_propose(&a, root, "f.txt", 2, (const uint8_t *)one, strlen(one), false, &v,
+			  &conflict) == 0 &&
+		       v == 3,
+	       "version 3 accepted");
+	wait_musts(&b, 5, 2000);
+	EXPECT(b.must_count == 4 && b.must_version == 3, "version 3 pushed once (%d)",
+	       b.must_count);
+	printf("overtaken_ok=%d\n", failures == 0);
 }
 
 static void scenario_hostile(void)
@@ -889,6 +972,8 @@ int main(int argc, char **argv)
 		scenario_upload();
 	else if (strcmp(scenario, "hostile") == 0)
 		scenario_hostile();
+	else if (strcmp(scenario, "overtaken") == 0)
+		scenario_overtaken();
 	else if (strcmp(scenario, "persisted") == 0)
 		scenario_persisted();
 	else if (strcmp(scenario, "abuse") == 0)
