@@ -6,6 +6,7 @@
  * as before subtree deletes. Owns the root's list of deletes in flight; runs on the loop. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +26,9 @@ struct qic_deleter {
 	struct qic_root *r;
 	char *dir;
 	uint64_t dir_version;
+	bool keep;         /* files deleted from dir, which stays (PleaseSyncRequest.keep) */
+	uint32_t dir_mode; /* keep: dir's agreed state, repeated in the request */
+	int64_t dir_mtime_ns;
 	char **paths; /* the live paths below dir, in byte order */
 	uint64_t *versions;
 	uint8_t (*hashes)[QS_SHA256_LEN];
@@ -50,10 +54,16 @@ static bool below_or_at(const char *dir, const char *path)
 	return strncmp(dir, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 bool qic_delete_covers(struct qic_root *r, const char *path)
 {
 	for (const struct qic_deleter *d = r->deletes; d != NULL; d = d->next)
-		if (below_or_at(d->dir, path))
+		if (d->keep ? bsearch(&path, d->paths, d->n, sizeof(*d->paths), cmp_str) != NULL
+			    : below_or_at(d->dir, path))
 			return true;
 	return false;
 }
@@ -161,21 +171,9 @@ static void deleter_on_close(struct qs_tx *tx, int err, void *arg)
 static const struct qs_tx_ops deleter_ops = {.on_msg = deleter_on_msg,
 					     .on_close = deleter_on_close};
 
-/* Adds each live path below the directory; a path the server has not agreed (new, or a
- * conflict) stops the walk with QS_ECONFLICT: such a tree is deleted path by path. */
-static int collect(void *arg, const char *path, const struct qic_entry *e)
+/* Appends path at its agreed version and content to d's list. */
+static int deleter_add(struct qic_deleter *d, const char *path, const struct qic_entry *e)
 {
-	struct qic_deleter *d = arg;
-	if (strcmp(path, d->dir) == 0)
-		return 0;
-	/* A conflict first: its agreed content may be "deleted" while the file there is our
-	 * candidate (chaos seed 1545: the candidate's deletion was dropped with the tree's). */
-	if (e->conflicted)
-		return QS_ECONFLICT;
-	if (e->content.kind == QS_KIND_TOMBSTONE)
-		return 0;
-	if (e->base_version == 0)
-		return QS_ECONFLICT;
 	if (d->n >= DELETE_MAX)
 		return QS_E2BIG;
 	if (d->n == d->cap) {
@@ -201,6 +199,24 @@ static int collect(void *arg, const char *path, const struct qic_entry *e)
 	return 0;
 }
 
+/* Adds each live path below the directory; a path the server has not agreed (new, or a
+ * conflict) stops the walk with QS_ECONFLICT: such a tree is deleted path by path. */
+static int collect(void *arg, const char *path, const struct qic_entry *e)
+{
+	struct qic_deleter *d = arg;
+	if (strcmp(path, d->dir) == 0)
+		return 0;
+	/* A conflict first: its agreed content may be "deleted" while the file there is our
+	 * candidate (chaos seed 1545: the candidate's deletion was dropped with the tree's). */
+	if (e->conflicted)
+		return QS_ECONFLICT;
+	if (e->content.kind == QS_KIND_TOMBSTONE)
+		return 0;
+	if (e->base_version == 0)
+		return QS_ECONFLICT;
+	return deleter_add(d, path, e);
+}
+
 static int send_delete(struct qic_deleter *d, struct qs_conn *conn)
 {
 	Quics__ScanEntry *es = qs_calloc(d->n + 1, sizeof(*es));
@@ -216,7 +232,10 @@ static int send_delete(struct qic_deleter *d, struct qs_conn *conn)
 		ps[i] = &es[i];
 	}
 	struct qs_filestate_out fs;
-	if (rc == 0)
+	if (rc == 0 && d->keep)
+		rc = qs_filestate_out_init(&fs, QS_KIND_DIR, d->dir_mode, d->dir_mtime_ns, NULL,
+					   NULL, 0, NULL);
+	else if (rc == 0)
 		rc = qs_filestate_out_init(&fs, QS_KIND_TOMBSTONE, 0, 0, NULL, NULL, 0, NULL);
 	if (rc == 0) {
 		Quics__PleaseSyncRequest req = QUICS__PLEASE_SYNC_REQUEST__INIT;
@@ -225,6 +244,7 @@ static int send_delete(struct qic_deleter *d, struct qs_conn *conn)
 		req.base_version = d->dir_version;
 		req.state = &fs.st;
 		req.with_below = true;
+		req.keep = d->keep;
 		req.n_below = d->n;
 		req.below = ps;
 		struct qs_tx *tx;
@@ -315,4 +335,54 @@ bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *pa
 	}
 	qs_free(top);
 	return started;
+}
+
+void qic_delete_files(struct qic_root *r, struct qs_conn *conn, const char *dir, char **paths,
+		      size_t n)
+{
+	struct qic_entry de;
+	struct qic_deleter *d = NULL;
+	struct stat st;
+	if (conn != NULL && !r->paused && qic_index_get(r, dir, &de) == 0) {
+		if (de.content.kind == QS_KIND_DIR && !de.conflicted && de.base_version > 0 &&
+		    fstatat(r->dir_fd, dir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+			d = qs_calloc(1, sizeof(*d));
+		if (d != NULL) {
+			d->r = r;
+			d->keep = true;
+			d->dir_version = de.base_version;
+			d->dir_mode = de.mode;
+			d->dir_mtime_ns = de.mtime_ns;
+		}
+		qic_entry_release(&de);
+	}
+	if (d != NULL && (d->dir = qs_strdup(dir)) == NULL) {
+		deleter_free(d);
+		d = NULL;
+	}
+	/* In byte order, as the server wants them (and qic_delete_covers looks them up). */
+	qsort(paths, n, sizeof(*paths), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		struct qic_entry e;
+		bool take = false;
+		if (d != NULL && qic_index_get(r, paths[i], &e) == 0) {
+			take = (e.content.kind == QS_KIND_FILE ||
+				e.content.kind == QS_KIND_SYMLINK) &&
+			       !e.conflicted && e.base_version > 0 && absent(r, paths[i]) &&
+			       (i == 0 || strcmp(paths[i - 1], paths[i]) != 0) &&
+			       deleter_add(d, paths[i], &e) == 0;
+			qic_entry_release(&e);
+		}
+		if (!take)
+			qic_mark_dirty(r, paths[i]);
+	}
+	if (d != NULL && d->n > 0 && send_delete(d, conn) == 0) {
+		d->next = r->deletes; /* d belongs to the transaction now */
+		r->deletes = d;
+		return;
+	}
+	for (size_t i = 0; d != NULL && i < d->n; i++)
+		qic_mark_dirty(r, d->paths[i]);
+	if (d != NULL)
+		deleter_free(d);
 }

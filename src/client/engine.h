@@ -187,7 +187,15 @@ void qic_root_scan_below(struct qic_root *r, const char *path);
  * that could not be deleted whole, so a batch of removals below it asks only once. */
 bool qic_delete_removed(struct qic_root *r, struct qs_conn *conn, const char *path, bool is_dir,
 			char **refused);
-/* Whether a subtree delete in flight covers path (at or below its directory). */
+/* Files the watcher reported removed from directory dir, which is still there (paths: n
+ * paths directly below dir, caller-owned; reordered). Those the index holds as agreed files
+ * or symlinks, not conflicted, and that are absent, go to the server as one subtree delete
+ * that keeps the directory; every other one is marked dirty (proposed on its own), all of
+ * them when that delete cannot be proposed. conn NULL: not connected. */
+void qic_delete_files(struct qic_root *r, struct qs_conn *conn, const char *dir, char **paths,
+		      size_t n);
+/* Whether a subtree delete in flight covers path (at or below its directory; for one that
+ * keeps its directory, one of the paths it lists). */
 bool qic_delete_covers(struct qic_root *r, const char *path);
 /* Drops the queued (not yet started) changes at or below dir (engine.c). */
 void qic_unqueue_below(struct qic_root *r, const char *dir);

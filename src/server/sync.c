@@ -140,6 +140,7 @@ struct psync {
 	struct qis_move move; /* a move: move.from set */
 	struct qis_move del;  /* a subtree delete (del.is_delete): the paths the client agreed */
 	bool *del_done;       /* per del path: it got a tombstone */
+	bool keep;            /* a subtree delete of files below a directory that stays */
 };
 
 static void psync_free(struct psync *p)
@@ -226,6 +227,7 @@ static void psync_fill_cmd(const struct psync *p, struct qs_meta_cmd *cmd)
 		cmd->u.delete_tree.versions = p->del.versions;
 		cmd->u.delete_tree.n = p->del.n;
 		cmd->u.delete_tree.deleted = p->del_done;
+		cmd->u.delete_tree.keep = p->keep;
 	}
 }
 
@@ -792,8 +794,10 @@ static int psync_delete_request(struct psync *p, const Quics__PleaseSyncRequest 
 {
 	struct qis_daemon *d = p->s->d;
 	p->kind = (enum qs_kind)qs_filestate_kind(req->state->kind);
-	if (p->kind != QS_KIND_TOMBSTONE)
+	/* keep: files deleted from a directory that stays, whose state the client repeats. */
+	if (p->kind != (req->keep ? QS_KIND_DIR : QS_KIND_TOMBSTONE))
 		return QS_EINVAL;
+	p->keep = req->keep;
 	if (req->n_below > QS_META_MOVE_MAX)
 		return QS_E2BIG;
 	p->content.kind = QS_KIND_TOMBSTONE;
@@ -866,9 +870,10 @@ static void psync_delete_finish(struct psync *p, const struct qs_meta_result *re
 	}
 	struct qis_daemon *d = p->s->d;
 	qs_info("server",
-		"event=delete_tree client=%llu root=%llu path=\"%s\" listed=%zu deleted=%zu",
+		"event=delete_tree client=%llu root=%llu path=\"%s\" listed=%zu deleted=%zu "
+		"keep=%d",
 		(unsigned long long)p->client_id, (unsigned long long)p->root_id, p->path, p->del.n,
-		gone.n);
+		gone.n, (int)p->keep);
 	for (struct qis_session *s = d->sessions; rc == 0 && gone.n > 0 && s != NULL; s = s->next) {
 		if (s->client_id == 0 || s->client_id == p->client_id ||
 		    !qs_meta_is_member(d->meta, s->client_id, p->root_id))

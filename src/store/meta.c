@@ -1435,7 +1435,7 @@ static int apply_delete_tree(struct qs_meta *m, const struct qs_meta_cmd *c,
 		rc = tombstone_if_at(m, &t, c->u.delete_tree.paths[i], c->u.delete_tree.versions[i],
 				     &deleted[i]);
 	bool gone = false;
-	if (!rc)
+	if (!rc && !c->u.delete_tree.keep)
 		rc = tombstone_if_at(m, &t, c->u.delete_tree.path, dir.version, &gone);
 	struct qs_decision d = {gone ? QS_VERDICT_FAST_FORWARD : QS_VERDICT_SAME, QS_CONFLICT_NONE,
 				gone ? dir.version + 1 : dir.version};

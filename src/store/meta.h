@@ -147,6 +147,7 @@ struct qs_meta_cmd {
 			const uint64_t *versions; /* the versions the client agreed */
 			size_t n;
 			bool *deleted;
+			bool keep; /* path itself stays (files deleted from a directory) */
 		} delete_tree;
 	} u;
 };

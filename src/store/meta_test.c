@@ -1916,6 +1916,46 @@ static void test_delete_tree(void **state)
 	assert_int_equal(qs_meta_apply(f->m, &c, &r), QS_ECONFLICT);
 }
 
+/* Files deleted from a directory that stays (keep): the listed files still at the listed
+ * version get tombstones, one changed meanwhile stays, and the directory stays even when
+ * nothing live is left in it. */
+static void test_delete_tree_keep(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t client, root;
+	client_with_root(f->m, &client, &root);
+	static const char *const mk[] = {"d", "d/a", "d/b", "d/c"};
+	static const enum qs_kind kinds[] = {QS_KIND_DIR, QS_KIND_FILE, QS_KIND_FILE, QS_KIND_FILE};
+	for (size_t i = 0; i < 4; i++) {
+		struct qs_meta_cmd c = cmd_put(client, root, mk[i], 0, kinds[i], (uint8_t)(i + 1));
+		put_ok(f->m, &c);
+	}
+	struct qs_meta_cmd c = cmd_put(client, root, "d/c", 1, QS_KIND_FILE, 9);
+	put_ok(f->m, &c); /* another client's edit: d/c at 2 */
+	static const char *const files[] = {"d/a", "d/b", "d/c"};
+	static const uint64_t seen[] = {1, 1, 1};
+	bool del[3];
+	struct qs_meta_result r;
+	c = cmd_delete_tree(client, root, "d", 1, files, seen, 3, del);
+	c.u.delete_tree.keep = true;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_SAME);
+	assert_int_equal(r.decision.version, 1);
+	assert_true(del[0] && del[1] && !del[2]);
+	assert_entry(f->m, root, "d/a", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/b", 2, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d/c", 2, QS_KIND_FILE);
+	static const char *const last[] = {"d/c"};
+	static const uint64_t seen2[] = {2};
+	c = cmd_delete_tree(client, root, "d", 1, last, seen2, 1, del);
+	c.u.delete_tree.keep = true;
+	assert_int_equal(qs_meta_apply(f->m, &c, &r), 0);
+	assert_int_equal(r.decision.verdict, QS_VERDICT_SAME); /* empty, and it stays */
+	assert_true(del[0]);
+	assert_entry(f->m, root, "d/c", 3, QS_KIND_TOMBSTONE);
+	assert_entry(f->m, root, "d", 1, QS_KIND_DIR);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1956,6 +1996,7 @@ int main(void)
 		T(test_move),
 		T(test_move_too_many),
 		T(test_delete_tree),
+		T(test_delete_tree_keep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -496,6 +496,7 @@ def test_delete():
     files.update({"out/o%03d.txt" % i: os.urandom(100) for i in range(200)})
     files.update({"work2/w%03d.txt" % i: os.urandom(300) for i in range(100)})
     files["keep/k.txt"] = b"beside the deleted directories\n"
+    files.update({"many/m%03d.txt" % i: os.urandom(64) for i in range(200)})
     for rel, data in files.items():
         write(os.path.join(a.dir, rel), data)
     converge(cs, timeout=120, expect=lambda t: all(k in t for k in files))
@@ -515,6 +516,23 @@ def test_delete():
     if not m or m[-1] != ("200", "201") or per_file != 0:
         fail("moving out a directory of 200 files: subtree deletes %s, %d one by one"
              % (m, per_file))
+
+    # Files deleted one by one from a directory that stays go as subtree deletes that keep
+    # the directory (bench S6): a few proposals, not 200, and the directory stays everywhere.
+    for i in range(200):
+        os.unlink(os.path.join(a.dir, "many/m%03d.txt" % i))
+    converge(cs, timeout=60, expect=lambda t: t.get("many", ("",))[0] == "dir" and
+             not any(k.startswith("many/") for k in t))
+    log = server_log()
+    kept = re.findall(r'event=delete_tree client=\d+ root=\d+ path="many" listed=(\d+) '
+                      r'deleted=(\d+) keep=1', log)
+    batched = sum(int(d) for _, d in kept)
+    one_by_one = len(re.findall(r'event=version [^\n]*path="many/[^"]*" version=2', log))
+    if batched + one_by_one != 200 or batched < 150:
+        fail("200 files deleted from a directory: %d in %d batches, %d one by one"
+             % (batched, len(kept), one_by_one))
+    print("delete: 200 files deleted one by one: %d in %d batches, %d on their own"
+          % (batched, len(kept), one_by_one))
 
     # rm -rf reports every file first, then the directory: the removals are held until the
     # watcher is quiet, so (timing permitting) most travel with the directory's deletion.
