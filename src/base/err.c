@@ -29,6 +29,7 @@ const char *qs_strerror(int err)
 	case QS_EKIND:
 		return "a file or symlink cannot hold paths below it (a path above is a file, or "
 		       "the directory it would replace still holds paths)";
+	case QS_EADDRINUSE: return "address already in use";
 	case QS_EPATH_EMPTY: return "path is empty";
 	case QS_EPATH_TOO_LONG: return "path is longer than 4096 bytes";
 	case QS_EPATH_NAME_TOO_LONG: return "path component is longer than 255 bytes";
@@ -72,6 +73,7 @@ int qs_err_from_errno(int errnum)
 	case EROFS: return QS_EACCES;
 	case ENOSPC:
 	case EDQUOT: return QS_ENOSPC;
+	case EADDRINUSE: return QS_EADDRINUSE;
 	default: return QS_EIO;
 	}
 }

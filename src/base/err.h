@@ -6,26 +6,27 @@
 
 enum qs_err {
 	QS_OK = 0,
-	QS_ENOMEM = -1,     /* allocation failed */
-	QS_EINVAL = -2,     /* invalid argument (a caller bug or bad user input) */
-	QS_E2BIG = -3,      /* a size limit was exceeded */
-	QS_EPROTO = -4,     /* malformed data from a peer or a file */
-	QS_EIO = -5,        /* I/O error */
-	QS_ENOENT = -6,     /* no such file or entry */
-	QS_EEXIST = -7,     /* already exists */
-	QS_EAGAIN = -8,     /* try again later (would block, buffer full) */
-	QS_ECANCELED = -9,  /* operation canceled */
-	QS_ETIMEDOUT = -10, /* timed out */
-	QS_ECONN = -11,     /* connection failed or was closed */
-	QS_ETLS = -12,      /* TLS handshake or crypto failure */
-	QS_ECERT = -13,     /* server certificate does not match the pinned fingerprint */
-	QS_ELIMIT = -14,    /* a peer exceeded a protocol limit */
-	QS_EACCES = -15,    /* permission denied */
-	QS_ECONFLICT = -16, /* version conflict */
-	QS_ESTATE = -17,    /* operation not valid in the current state */
-	QS_ENOSPC = -18,    /* no space left on device */
-	QS_ECLOSED = -19,   /* the other side closed the stream */
-	QS_EKIND = -20,     /* the tree forbids it: a path below a file, or a file over paths */
+	QS_ENOMEM = -1,      /* allocation failed */
+	QS_EINVAL = -2,      /* invalid argument (a caller bug or bad user input) */
+	QS_E2BIG = -3,       /* a size limit was exceeded */
+	QS_EPROTO = -4,      /* malformed data from a peer or a file */
+	QS_EIO = -5,         /* I/O error */
+	QS_ENOENT = -6,      /* no such file or entry */
+	QS_EEXIST = -7,      /* already exists */
+	QS_EAGAIN = -8,      /* try again later (would block, buffer full) */
+	QS_ECANCELED = -9,   /* operation canceled */
+	QS_ETIMEDOUT = -10,  /* timed out */
+	QS_ECONN = -11,      /* connection failed or was closed */
+	QS_ETLS = -12,       /* TLS handshake or crypto failure */
+	QS_ECERT = -13,      /* server certificate does not match the pinned fingerprint */
+	QS_ELIMIT = -14,     /* a peer exceeded a protocol limit */
+	QS_EACCES = -15,     /* permission denied */
+	QS_ECONFLICT = -16,  /* version conflict */
+	QS_ESTATE = -17,     /* operation not valid in the current state */
+	QS_ENOSPC = -18,     /* no space left on device */
+	QS_ECLOSED = -19,    /* the other side closed the stream */
+	QS_EKIND = -20,      /* the tree forbids it: a path below a file, or a file over paths */
+	QS_EADDRINUSE = -21, /* a port to listen on is taken */
 
 	/* Path validation (base/path.h): one code per reason a path is refused. */
 	QS_EPATH_EMPTY = -40,         /* the path is empty */

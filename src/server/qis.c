@@ -179,9 +179,15 @@ static int cmd_run(struct qs_cmd_ctx *c)
 	}
 	uv_loop_t *loop = uv_default_loop();
 	int rc = qis_daemon_start(loop, &cfg, &daemon_);
-	if (rc != 0) {
+	if (rc == QS_EADDRINUSE)
+		fprintf(c->err,
+			"qis: cannot start: UDP port %u is in use (another qis? --quic-port "
+			"chooses another)\n",
+			(unsigned)cfg.quic_port);
+	else if (rc != 0)
 		fprintf(c->err, "qis: cannot start: %s (data dir %s)\n", qs_strerror(rc),
 			cfg.data_dir);
+	if (rc != 0) {
 		qs_dirs_release(&dirs);
 		return QS_EXIT_FAIL;
 	}

@@ -126,10 +126,30 @@ def test_abuse():
     stop(srv)
 
 
+def test_port_taken():
+    # A second qis on a UDP port another one holds says so and exits, leaving the first
+    # serving (a kill -9 and restart raced another program for the port in a chaos run, and
+    # the message said only "input/output error").
+    srv, port, fpr = start_qis()
+    env = dict(os.environ, QUICS_TEST_FAST_HASH="1")
+    r = subprocess.run([QIS, "run", "--addr", "127.0.0.1", "--quic-port", str(port), "--data",
+                        os.path.join(tmp, "other"), "--password", PASSWORD],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                       timeout=30)
+    print(r.stdout)
+    if r.returncode == 0 or "UDP port %d is in use" % port not in r.stdout:
+        fail("a taken port: exit %d, %r" % (r.returncode, r.stdout))
+    if probe(port, fpr, "accounts").returncode != 0:
+        fail("the first server stopped serving")
+    stop(srv)
+
+
 def main():
     try:
         if TEST == "restart":
             test_restart()
+        elif TEST == "port_taken":
+            test_port_taken()
         elif TEST == "abuse":
             test_abuse()
         else:
