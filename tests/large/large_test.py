@@ -192,14 +192,12 @@ def temp_files(top):
             if n.startswith(".quics-tmp-")]
 
 
-def test_resume_superseded(cluster):
-    # B dies in the middle of a download; while it is down, A writes a new version. The part
-    # file of the old version can never be resumed: once B has the new version, it is gone
-    # (chaos seeds 1003, 1015, 1274, 1508 found such part files left behind for a day).
+def killed_mid_download(cluster, name, size, test):
+    """A new random file of size bytes on A; B, down meanwhile, starts and is killed with -9
+    about a third into its download, leaving one part file. Returns A's path."""
     a, b = cluster.clients
-    size = min(TEST_BYTES, 64 * MIB)
     b.kill()
-    pa = place(cluster, a, "sup.bin", lambda p: write_random(p, size))
+    pa = place(cluster, a, name, lambda p: write_random(p, size))
     a.wait_idle(timeout=300)
     b.start()
     deadline = time.time() + 120
@@ -209,7 +207,17 @@ def test_resume_superseded(cluster):
         time.sleep(0.005)
     b.kill()
     parts = temp_files(b.dir)
-    check(len(parts) == 1, "resume_superseded: B left one part file when killed: %s" % parts)
+    check(len(parts) == 1, "%s: B left one part file when killed: %s" % (test, parts))
+    return pa
+
+
+def test_resume_superseded(cluster):
+    # B dies in the middle of a download; while it is down, A writes a new version. The part
+    # file of the old version can never be resumed: once B has the new version, it is gone
+    # (chaos seeds 1003, 1015, 1274, 1508 found such part files left behind for a day).
+    a, b = cluster.clients
+    size = min(TEST_BYTES, 64 * MIB)
+    pa = killed_mid_download(cluster, "sup.bin", size, "resume_superseded")
     place(cluster, a, "sup.bin", lambda p: write_random(p, size // 2))
     a.wait_idle(timeout=300)
     b.start()
@@ -228,18 +236,7 @@ def test_resume_deleted(cluster):
     # it (chaos seed 5530 found it left behind for a day).
     a, b = cluster.clients
     size = min(TEST_BYTES, 64 * MIB)
-    b.kill()
-    pa = place(cluster, a, "del.bin", lambda p: write_random(p, size))
-    a.wait_idle(timeout=300)
-    b.start()
-    deadline = time.time() + 120
-    while b.traffic()["stream_received"] < size * 0.3:
-        if time.time() > deadline:
-            fail("the download did not get going")
-        time.sleep(0.005)
-    b.kill()
-    parts = temp_files(b.dir)
-    check(len(parts) == 1, "resume_deleted: B left one part file when killed: %s" % parts)
+    pa = killed_mid_download(cluster, "del.bin", size, "resume_deleted")
     os.unlink(pa)
     a.wait_idle(timeout=300)
     b.start()

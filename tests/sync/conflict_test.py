@@ -282,6 +282,18 @@ def test_create_create():
     print("create_create: resolved")
 
 
+def wait_deleted_candidate(c, rel, why):
+    """Until c sees rel's one candidate as a deletion; returns the conflict."""
+    deadline = time.time() + 30
+    while True:
+        con = wait_conflict(c, rel, 1)
+        if con["candidates"][0]["kind"] == "deleted":
+            return con
+        if time.time() > deadline:
+            h.fail("%s: %s" % (why, con))
+        time.sleep(0.2)
+
+
 def test_candidate_deleted():
     # The user deletes the conflicted copy on the client that holds the candidate (chaos
     # seeds 1254, 1256, ...: a directory removed with a conflict inside it). The delete is a
@@ -295,14 +307,8 @@ def test_candidate_deleted():
         h.fail("b's first candidate is its file: %s" % con)
     nothing_lost(a, "both.txt", [b"created on a\n", b"created on b too\n"])
     os.unlink(os.path.join(b.dir, "both.txt"))
-    deadline = time.time() + 30
-    while True:
-        con = wait_conflict(a, "both.txt", 1)
-        if con["candidates"][0]["kind"] == "deleted":
-            break
-        if time.time() > deadline:
-            h.fail("b's delete of its conflicted copy did not reach the server: %s" % con)
-        time.sleep(0.2)
+    con = wait_deleted_candidate(a, "both.txt", "b's delete of its conflicted copy did not "
+                                 "reach the server")
     # b's delete replaced its candidate (one per client, as an edit would); a's version stays.
     nothing_lost(a, "both.txt", [b"created on a\n"])
     choose(a, "both.txt", con["candidates"][0]["id"])
@@ -335,13 +341,8 @@ def test_dir_moved_out():
             h.fail("the files of a directory moved out on b are still on a: %s" %
                    sorted(k for k in h.tree(a.dir) if k.startswith("d")))
         time.sleep(0.1)
-    while True:
-        con = wait_conflict(a, "d/both.txt", 1)
-        if con["candidates"][0]["kind"] == "deleted":
-            break
-        if time.time() > deadline:
-            h.fail("b's conflicted copy moved out did not become a deleted candidate: %s" % con)
-        time.sleep(0.2)
+    wait_deleted_candidate(a, "d/both.txt", "b's conflicted copy moved out did not become a "
+                           "deleted candidate")
     check_untouched(a, "d/both.txt", b"created on a\n")  # the server's version stays
     if any(k == "d" or k.startswith("d/") for k in h.tree(b.dir)):
         h.fail("the directory b moved out came back: %s" % sorted(h.tree(b.dir)))
