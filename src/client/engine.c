@@ -48,8 +48,8 @@
 /* Removals are held until the watcher is quiet this long (at most QIC_HOLD_MAX_MS after the
  * first), so that a directory removed with everything below it (rm -rf reports the entries
  * first, in several batches, the directory last) is proposed as one subtree delete. */
-#define QIC_HOLD_QUIET_MS 50
-#define QIC_HOLD_MAX_MS 250
+#define QIC_HOLD_QUIET_MS 25
+#define QIC_HOLD_MAX_MS 100
 /* Files removed from one directory in one batch that go to the server as one proposal. */
 #define QIC_DELETE_BATCH_MIN 8
 #define QIC_SCAN_PAGE 1000
