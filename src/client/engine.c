@@ -464,6 +464,9 @@ static void on_renamed(struct qic_root *r, const char *from, const char *to, boo
 			qic_root_scan_below(r, to);
 		else
 			qic_mark_dirty(r, to);
+		/* And the old name: nothing to propose after our own rename, but a conflicted
+		 * copy the user renamed away is its deletion (chaos seed 33031). */
+		qic_mark_dirty(r, from);
 		return;
 	case QIC_MOVE_NO: break;
 	}

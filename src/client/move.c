@@ -262,7 +262,9 @@ enum qic_move_start qic_move_propose(struct qic_root *r, struct qs_conn *conn, c
 	struct qic_entry fe, te;
 	bool have_from = qic_index_get(r, from, &fe) == 0;
 	bool have_to = qic_index_get(r, to, &te) == 0;
-	bool from_live = have_from && fe.content.kind != QS_KIND_TOMBSTONE;
+	/* A conflicted path holds our candidate, whatever the agreed content is. */
+	bool from_live = have_from &&
+			 (fe.conflicted ? fe.candidate.kind : fe.content.kind) != QS_KIND_TOMBSTONE;
 	enum qic_move_start out = QIC_MOVE_NO;
 	if (!from_live && have_to && te.content.kind != QS_KIND_TOMBSTONE)
 		out = QIC_MOVE_KNOWN;

@@ -319,6 +319,28 @@ def test_candidate_deleted():
     print("candidate_deleted: the delete became the candidate, choosing it deleted everywhere")
 
 
+def test_renamed_over():
+    # The user renames the conflicted copy over another synced file (chaos seed 33031: the
+    # rename's new name was known, so only it was looked at, and the conflicted copy's
+    # deletion was never proposed: the conflict stayed after every choice). The old name is
+    # now a deleted candidate, and the other file takes the renamed content.
+    srv, port, fpr, cs = h.setup(2)
+    a, b = cs
+    h.write(os.path.join(a.dir, "other.txt"), b"another synced file\n")
+    settle(cs, "other.txt", b"another synced file\n")
+    create_both(cs, "both.txt")  # b holds the candidate
+    os.rename(os.path.join(b.dir, "both.txt"), os.path.join(b.dir, "other.txt"))
+    wait_deleted_candidate(a, "both.txt", "b's conflicted copy renamed over other.txt did not "
+                           "become a deleted candidate")
+    want = sha(b"created on b too\n")
+    wait_path(cs, "other.txt", h.tree(b.dir).get("other.txt"), "other.txt takes the content "
+              "renamed over it")
+    if h.tree(a.dir)["other.txt"][2] != want:
+        h.fail("other.txt on a is not the renamed content")
+    nothing_lost(a, "both.txt", [b"created on a\n"])
+    print("renamed_over: the old name a deleted candidate, the new name the renamed content")
+
+
 def test_dir_moved_out():
     # A directory is moved out of the root on the client that holds a conflict candidate
     # below it (chaos seed 8039). The watcher reports only the directory, and a conflict
@@ -447,7 +469,7 @@ def main():
         {"two_way": test_two_way, "three_way": test_three_way,
          "modify_delete": test_modify_delete, "create_create": test_create_create,
          "candidate_deleted": test_candidate_deleted, "kind": test_kind,
-         "dir_moved_out": test_dir_moved_out}[TEST]()
+         "dir_moved_out": test_dir_moved_out, "renamed_over": test_renamed_over}[TEST]()
         print("PASS", TEST)
     finally:
         h.stop_all()
