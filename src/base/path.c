@@ -174,6 +174,12 @@ const char *qs_path_name(const struct qs_path *p, size_t *len)
 	return p->str + off;
 }
 
+bool qs_path_str_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
 bool qs_path_is_inside(const struct qs_path *p, const struct qs_path *dir)
 {
 	if (dir == NULL)

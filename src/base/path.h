@@ -61,6 +61,9 @@ const char *qs_path_name(const struct qs_path *p, size_t *len);
 /* True if p lies strictly below dir ("a/b" is inside "a"; "a" is not inside "a"; "ab" is
  * not inside "a"). dir NULL means the root, which contains every path. */
 bool qs_path_is_inside(const struct qs_path *p, const struct qs_path *dir);
+/* The same on root-relative path strings, with dir itself included: true if path equals dir
+ * or lies below it. */
+bool qs_path_str_within(const char *path, const char *dir);
 
 bool qs_path_equal(const struct qs_path *a, const struct qs_path *b);
 /* Byte order (memcmp, shorter prefix first): a parent sorts before its children. Returns

@@ -360,6 +360,9 @@ static void test_inside_equal_cmp(void **state)
 		struct qs_path p = make(cases[i].p), d = make(cases[i].dir);
 		assert_int_equal(qs_path_is_inside(&p, &d), cases[i].inside);
 		assert_true(qs_path_is_inside(&p, NULL));
+		/* The string form includes dir itself. */
+		assert_int_equal(qs_path_str_within(cases[i].p, cases[i].dir),
+				 cases[i].inside || strcmp(cases[i].p, cases[i].dir) == 0);
 		assert_int_equal(qs_path_equal(&p, &d), strcmp(cases[i].p, cases[i].dir) == 0);
 		qs_path_release(&p);
 		qs_path_release(&d);

@@ -48,12 +48,6 @@ static void deleter_free(struct qic_deleter *d)
 	qs_free(d);
 }
 
-static bool below_or_at(const char *dir, const char *path)
-{
-	size_t n = strlen(dir);
-	return strncmp(dir, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -63,7 +57,7 @@ bool qic_delete_covers(struct qic_root *r, const char *path)
 {
 	for (const struct qic_deleter *d = r->deletes; d != NULL; d = d->next)
 		if (d->keep ? bsearch(&path, d->paths, d->n, sizeof(*d->paths), cmp_str) != NULL
-			    : below_or_at(d->dir, path))
+			    : qs_path_str_within(path, d->dir))
 			return true;
 	return false;
 }
@@ -100,7 +94,7 @@ static int record_tombstone(struct qic_root *r, const char *path, uint64_t versi
 static int deleter_record(struct qic_deleter *d, Quics__ScanEntry *const *gone, size_t n)
 {
 	for (size_t k = 0; k < n; k++)
-		if (!below_or_at(d->dir, gone[k]->path) || gone[k]->version == 0)
+		if (!qs_path_str_within(gone[k]->path, d->dir) || gone[k]->version == 0)
 			return QS_EPROTO;
 	size_t k = 0;
 	int rc = 0;

@@ -208,12 +208,10 @@ static struct dirty *flying_take(struct qic_engine *e, uint64_t root_id, const c
 void qic_unqueue_below(struct qic_root *r, const char *dir)
 {
 	struct qic_engine *e = r->e;
-	size_t n = strlen(dir);
 	struct dirty **pp = &e->q_head, *last = NULL;
 	while (*pp != NULL) {
 		struct dirty *d = *pp;
-		if (d->r != r || strncmp(d->path, dir, n) != 0 ||
-		    (d->path[n] != '\0' && d->path[n] != '/')) {
+		if (d->r != r || !qs_path_str_within(d->path, dir)) {
 			last = d;
 			pp = &d->next;
 			continue;
@@ -478,6 +476,19 @@ static void on_renamed(struct qic_root *r, const char *from, const char *to, boo
 		qic_engine_rescan(e);
 }
 
+/* The length of path's parent directory ("" at the root: 0). */
+static size_t parent_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash != NULL ? (size_t)(slash - path) : 0;
+}
+
+static bool same_parent(const struct held_removal *x, const struct held_removal *y)
+{
+	size_t n = parent_len(x->path);
+	return x->r == y->r && parent_len(y->path) == n && memcmp(x->path, y->path, n) == 0;
+}
+
 /* Orders held removals by root, then parent directory, then name. */
 static int held_cmp(const void *a, const void *b)
 {
@@ -485,20 +496,11 @@ static int held_cmp(const void *a, const void *b)
 	const struct held_removal *y = *(struct held_removal *const *)b;
 	if (x->r != y->r)
 		return x->r->root_id < y->r->root_id ? -1 : 1;
-	const char *sx = strrchr(x->path, '/'), *sy = strrchr(y->path, '/');
-	size_t lx = sx != NULL ? (size_t)(sx - x->path) : 0;
-	size_t ly = sy != NULL ? (size_t)(sy - y->path) : 0;
+	size_t lx = parent_len(x->path), ly = parent_len(y->path);
 	int c = memcmp(x->path, y->path, lx < ly ? lx : ly);
-	if (c != 0 || lx != ly)
-		return c != 0 ? c : (lx < ly ? -1 : 1);
-	return strcmp(x->path, y->path);
-}
-
-static bool same_parent(const struct held_removal *x, const struct held_removal *y)
-{
-	const char *sx = strrchr(x->path, '/'), *sy = strrchr(y->path, '/');
-	return x->r == y->r && sx != NULL && sy != NULL && sx - x->path == sy - y->path &&
-	       memcmp(x->path, y->path, (size_t)(sx - x->path)) == 0;
+	if (c == 0 && lx != ly)
+		c = lx < ly ? -1 : 1;
+	return c != 0 ? c : strcmp(x->path, y->path);
 }
 
 /* Files removed from a directory that stays, QIC_DELETE_BATCH_MIN or more in one batch, go as
@@ -513,11 +515,11 @@ static void delete_files(struct qic_engine *e, struct held_removal **v, size_t n
 	for (size_t i = 0, j; i < n; i = j) {
 		for (j = i + 1; j < n && same_parent(v[i], v[j]); j++)
 			;
-		char **paths =
-			j - i >= QIC_DELETE_BATCH_MIN ? qs_calloc(j - i, sizeof(*paths)) : NULL;
-		const char *slash = strrchr(v[i]->path, '/');
-		char *dir =
-			paths != NULL ? qs_strndup(v[i]->path, (size_t)(slash - v[i]->path)) : NULL;
+		size_t dir_len = parent_len(v[i]->path); /* 0: at the root, never a batch */
+		char **paths = j - i >= QIC_DELETE_BATCH_MIN && dir_len > 0
+				       ? qs_calloc(j - i, sizeof(*paths))
+				       : NULL;
+		char *dir = paths != NULL ? qs_strndup(v[i]->path, dir_len) : NULL;
 		if (dir != NULL) {
 			for (size_t k = i; k < j; k++)
 				paths[k - i] = v[k]->path;
@@ -694,10 +696,8 @@ static int scan_missing(void *arg, const char *path, const struct qic_entry *ie)
 	struct scan_ctx *sc = arg;
 	if (ie->content.kind == QS_KIND_FILE)
 		sc->indexed_files++;
-	/* What is on disk is the agreed content, or when conflicted our candidate (a deleted
-	 * path's candidate may be a file we hold, chaos seed 8039). */
-	enum qs_kind held = ie->conflicted ? ie->candidate.kind : ie->content.kind;
-	if (held == QS_KIND_TOMBSTONE ||
+	/* A deleted path's candidate may be a file we hold (chaos seed 8039). */
+	if (qic_entry_local_kind(ie) == QS_KIND_TOMBSTONE ||
 	    qs_htab_find(&sc->seen, str_hash(path), str_eq, path) != NULL)
 		return 0;
 	if (ie->content.kind == QS_KIND_FILE)

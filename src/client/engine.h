@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "base/path.h"
 #include "client/localfile.h"
 #include "core/version.h"
 #include "core/wire.h"
@@ -40,6 +41,13 @@ struct qic_entry {
 	uint64_t conflict_version;   /* when conflicted: the server's version then */
 	struct qs_content candidate; /* when conflicted: our proposed content */
 };
+
+/* The kind that should be on disk at e's path: the agreed content's, or when conflicted our
+ * candidate's (a path the server deleted may hold our candidate file). */
+static inline enum qs_kind qic_entry_local_kind(const struct qic_entry *e)
+{
+	return e->conflicted ? e->candidate.kind : e->content.kind;
+}
 
 void qic_entry_release(struct qic_entry *e);
 

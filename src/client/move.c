@@ -35,12 +35,6 @@ static void fall_back(struct qic_root *r, const char *from, const char *to, bool
 		qic_engine_rescan(r->e);
 }
 
-static bool below_or_at(const char *dir, const char *path)
-{
-	size_t n = strlen(dir);
-	return strncmp(dir, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -102,7 +96,7 @@ int qic_move_record(struct qic_root *r, const char *from, const char *to,
 		    Quics__ScanEntry *const *moved, size_t n, bool *stale)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!below_or_at(to, moved[i]->path) || moved[i]->hash.len != QS_SHA256_LEN)
+		if (!qs_path_str_within(moved[i]->path, to) || moved[i]->hash.len != QS_SHA256_LEN)
 			return QS_EPROTO;
 	int rc = qic_index_move(r, from, to);
 	if (rc != 0)
@@ -262,9 +256,7 @@ enum qic_move_start qic_move_propose(struct qic_root *r, struct qs_conn *conn, c
 	struct qic_entry fe, te;
 	bool have_from = qic_index_get(r, from, &fe) == 0;
 	bool have_to = qic_index_get(r, to, &te) == 0;
-	/* A conflicted path holds our candidate, whatever the agreed content is. */
-	bool from_live = have_from &&
-			 (fe.conflicted ? fe.candidate.kind : fe.content.kind) != QS_KIND_TOMBSTONE;
+	bool from_live = have_from && qic_entry_local_kind(&fe) != QS_KIND_TOMBSTONE;
 	enum qic_move_start out = QIC_MOVE_NO;
 	if (!from_live && have_to && te.content.kind != QS_KIND_TOMBSTONE)
 		out = QIC_MOVE_KNOWN;

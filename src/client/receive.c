@@ -246,6 +246,16 @@ static int local_matches_index(struct recv *v, bool *matches)
 	return 0;
 }
 
+/* Cancels download o, which v made useless (it may free o). */
+static void cancel_superseded(struct recv *o, const struct recv *v)
+{
+	o->done = true;
+	o->superseded = true;
+	qs_debug("client", "event=download_superseded path=\"%s\" version=%llu by=\"%s\" v%llu",
+		 o->path, (unsigned long long)o->version, v->path, (unsigned long long)v->version);
+	qs_tx_cancel(o->tx, QS_QUIC_ERR_CANCELED);
+}
+
 /* Another download of v's path still running: of v's version or a newer one (newer), or of
  * an older one (!newer). */
 static struct recv *running_download(const struct recv *v, bool newer)
@@ -264,13 +274,8 @@ static struct recv *running_download(const struct recv *v, bool newer)
 static void supersede_older(struct recv *v)
 {
 	struct recv *o;
-	while ((o = running_download(v, false)) != NULL) {
-		o->done = true;
-		o->superseded = true;
-		qs_debug("client", "event=download_superseded path=\"%s\" version=%llu by=%llu",
-			 o->path, (unsigned long long)o->version, (unsigned long long)v->version);
-		qs_tx_cancel(o->tx, QS_QUIC_ERR_CANCELED); /* may free o: look again */
-	}
+	while ((o = running_download(v, false)) != NULL)
+		cancel_superseded(o, v); /* may free o: look again */
 }
 
 /* Downloads at or below from, which this client just moved away as the server did: their
@@ -282,13 +287,10 @@ static void supersede_below(struct recv *v, const char *from)
 {
 	size_t n = strlen(from);
 	for (struct recv *o = v->r->receiving; o != NULL;) {
-		if (o == v || o->done || strncmp(o->path, from, n) != 0 ||
-		    (o->path[n] != '\0' && o->path[n] != '/')) {
+		if (o == v || o->done || !qs_path_str_within(o->path, from)) {
 			o = o->rx_next;
 			continue;
 		}
-		o->done = true;
-		o->superseded = true;
 		if (o->writing && o->resumable && o->path[n] == '/') {
 			char part[sizeof(o->w.tmp_name)];
 			memcpy(part, o->w.tmp_name, sizeof(part));
@@ -303,10 +305,7 @@ static void supersede_below(struct recv *v, const char *from)
 				qs_free(moved);
 			}
 		}
-		qs_debug("client",
-			 "event=download_superseded path=\"%s\" version=%llu moved_to=\"%s\"",
-			 o->path, (unsigned long long)o->version, v->path);
-		qs_tx_cancel(o->tx, QS_QUIC_ERR_CANCELED); /* may free o: look again */
+		cancel_superseded(o, v); /* may free o: look again */
 		o = v->r->receiving;
 	}
 }
